@@ -1,0 +1,51 @@
+"""The FastAPI application: health, readiness and the transaction routes.
+
+``create_app`` takes an open ``Counterfoil`` and starts its single writer; routes parse
+input, call one service and render the result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import ORJSONResponse
+
+from counterfoil import __version__
+from counterfoil.api import errors, transactions
+from counterfoil.services.context import Counterfoil
+from counterfoil.store.db import ping
+
+
+def create_app(cf: Counterfoil, *, on_close: Callable[[], None] | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        cf.start_writer()
+        yield
+        cf.close()
+        if on_close:
+            on_close()
+
+    app = FastAPI(title="Counterfoil", version=__version__, lifespan=lifespan,
+                  default_response_class=ORJSONResponse,
+                  description="Keeps, proves and reconciles point-of-sale records.")
+    app.state.cf = cf
+    errors.install(app)
+    app.include_router(transactions.router)
+
+    @app.get("/health", tags=["health"], summary="Liveness: the process answers")
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/ready", tags=["health"], summary="Readiness: the database answers")
+    async def ready() -> ORJSONResponse:
+        try:
+            await asyncio.to_thread(ping, cf.engine)
+        except Exception as exc:  # noqa: BLE001 - readiness reports, it does not raise
+            return errors.error_response(503, "store_unavailable", str(exc)[:200])
+        return ORJSONResponse({"status": "ready"})
+
+    return app

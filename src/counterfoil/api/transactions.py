@@ -1,0 +1,177 @@
+"""Transaction routes: ingest one, ingest a store-and-forward batch, look up, search.
+
+Terminals authenticate with their own token (``Authorization: Bearer cft_…``) and may
+write and read only their own terminal's transactions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import ORJSONResponse
+from sqlalchemy import Connection
+
+from counterfoil.api.errors import error_body, locale_of
+from counterfoil.core.errors import CounterfoilError, Forbidden, Unauthorised, ValidationError
+from counterfoil.core.models import Transaction
+from counterfoil.i18n import _
+from counterfoil.services import ingest, lookups
+from counterfoil.services.context import Counterfoil
+from counterfoil.services.merchants import authenticate_terminal
+from counterfoil.store import audit
+from counterfoil.store.audit import Actor
+
+router = APIRouter(prefix="/api/v1", tags=["transactions"])
+MAX_SINGLE_BYTES = 64 * 1024
+MAX_BATCH_BYTES = 32 * 1024 * 1024
+
+
+class TerminalCaller:
+    def __init__(self, merchant_no: str, terminal_id: str, source: str) -> None:
+        self.merchant_no = merchant_no
+        self.terminal_id = terminal_id
+        self.actor = Actor(f"terminal:{merchant_no}/{terminal_id}", source)
+
+    def denies(self, txn: Transaction) -> CounterfoilError | None:
+        if txn.merchant_no != self.merchant_no or txn.terminal_id != self.terminal_id:
+            return Forbidden(_("this token belongs to terminal {terminal_id} of merchant "
+                               "{merchant_no}"), terminal_id=self.terminal_id,
+                             merchant_no=self.merchant_no)
+        return None
+
+
+def _cf(request: Request) -> Counterfoil:
+    cf: Counterfoil = request.app.state.cf
+    return cf
+
+
+async def terminal(request: Request) -> TerminalCaller:
+    cf = _cf(request)
+    header = request.headers.get("authorization", "")
+    source = request.client.host if request.client else "unknown"
+    scheme, _sep, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthorised(_("send the terminal's API token as 'Authorization: Bearer …'"))
+    try:
+        merchant_no, terminal_id = await asyncio.to_thread(
+            cf.read, lambda conn: authenticate_terminal(conn, token.strip()))
+    except Unauthorised:
+        await _write(cf, lambda conn: audit.record(conn, Actor("anonymous", source),
+                                                   "auth.token", "denied"))
+        raise
+    return TerminalCaller(merchant_no, terminal_id, source)
+
+
+Caller = Annotated[TerminalCaller, Depends(terminal)]
+
+
+async def _write(cf: Counterfoil, job: Any) -> Any:
+    if cf._writer is None:
+        return await asyncio.to_thread(cf.write, job)
+    return await asyncio.wrap_future(cf._writer.submit(job))
+
+
+async def _json(request: Request, limit: int) -> Any:
+    body = await request.body()
+    if len(body) > limit:
+        raise ValidationError("$", _("the request body is larger than {limit} bytes"),
+                              limit=limit)
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise ValidationError("$", _("the request body is not valid JSON")) from None
+
+
+def _hmac_for(cf: Counterfoil, caller: TerminalCaller) -> Any:
+    return lambda m: cf.keys.hmac_key(m) if m == caller.merchant_no else None
+
+
+def _item(result: ingest.ItemResult, locale: str) -> dict[str, Any]:
+    item: dict[str, Any] = {"index": result.index, "status": result.status}
+    if result.entry:
+        item["entry"] = result.entry
+    if result.error:
+        item["error"] = error_body(result.error, locale)
+    return item
+
+
+@router.post("/transactions", summary="Record one transaction (idempotent)", status_code=201,
+             responses={200: {"description": "Already recorded: the same entry again"},
+                        409: {"description": "Same key, different details"},
+                        422: {"description": "Invalid, card data refused or a rule broken"}})
+async def post_transaction(request: Request, caller: Caller) -> ORJSONResponse:
+    cf = _cf(request)
+    payload = await _json(request, MAX_SINGLE_BYTES)
+    item = ingest.prepare(0, payload, _hmac_for(cf, caller))
+    [result] = await _write(cf, lambda conn: ingest.record(
+        conn, cf.keys, [item], caller.actor, allowed=caller.denies))
+    if result.error is not None:
+        raise result.error
+    return ORJSONResponse({"status": result.status, "duplicate": result.status == "duplicate",
+                           "entry": result.entry},
+                          status_code=201 if result.status == "recorded" else 200)
+
+
+@router.post("/transactions/batch", summary="Record a store-and-forward batch (≤ 10,000)")
+async def post_batch(request: Request, caller: Caller) -> ORJSONResponse:
+    cf = _cf(request)
+    payload = await _json(request, MAX_BATCH_BYTES)
+    items = payload.get("transactions") if isinstance(payload, dict) else None
+    if not isinstance(items, list) or not items:
+        raise ValidationError("transactions", _("expected a non-empty list of transactions"))
+    if len(items) > ingest.MAX_BATCH:
+        raise ValidationError("transactions", _("expected at most {max} transactions in one "
+                                                "batch"), max=ingest.MAX_BATCH)
+    prepared = await asyncio.to_thread(ingest.prepare_all, items, _hmac_for(cf, caller))
+    results = await _write(cf, lambda conn: ingest.record(
+        conn, cf.keys, prepared, caller.actor, allowed=caller.denies))
+    locale = locale_of(request)
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    return ORJSONResponse({"counts": counts, "results": [_item(r, locale) for r in results]})
+
+
+@router.get("/transactions/{ref}", summary="One transaction by entry id, RRN, "
+            "TERMINAL/BATCH/TRACE or order number, with the entries that act on it")
+async def get_transaction(request: Request, ref: str, caller: Caller) -> dict[str, Any]:
+    cf = _cf(request)
+
+    def read(conn: Connection) -> dict[str, Any]:
+        entry = lookups.find(conn, ref, caller.merchant_no)
+        if entry.get("terminal_id") != caller.terminal_id:
+            raise Forbidden(_("this transaction belongs to another terminal"))
+        entry["links"] = lookups.links(conn, caller.merchant_no, entry["seq"])
+        return entry
+
+    entry = await asyncio.to_thread(cf.read, read)
+    await _write(cf, lambda conn: audit.record(
+        conn, caller.actor, "transaction.read", object_type="transaction",
+        object_id=entry["entry_id"], merchant_no=caller.merchant_no))
+    return entry
+
+
+@router.get("/transactions", summary="Search this terminal's transactions")
+async def search_transactions(
+    request: Request, caller: Caller,
+    date_from: date | None = None, date_to: date | None = None,
+    amount: Annotated[int | None, Query(ge=1)] = None, last4: str | None = None,
+    rrn: str | None = None, order_no: str | None = None, type: str | None = None,
+    channel: str | None = None, status: str | None = None,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=lookups.MAX_PAGE)] = 50,
+) -> dict[str, Any]:
+    cf = _cf(request)
+    query = lookups.Search(caller.merchant_no, date_from, date_to, amount, None, None, last4,
+                           rrn, order_no, type, channel, status, caller.terminal_id, page,
+                           per_page)
+    result: dict[str, Any] = await asyncio.to_thread(
+        cf.read, lambda conn: lookups.search(conn, query))
+    await _write(cf, lambda conn: audit.record(
+        conn, caller.actor, "transaction.search", object_type="transaction",
+        merchant_no=caller.merchant_no, details={"returned": len(result["items"])}))
+    return result

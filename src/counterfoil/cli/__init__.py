@@ -1,0 +1,1 @@
+"""The ``counterfoil`` command line (Typer): a thin face on the services."""

@@ -1,0 +1,212 @@
+"""Commands that set Counterfoil up: init, serve, demo, merchants, terminals, fees."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+import typer
+
+from counterfoil.cli.output import console, print_json, table
+from counterfoil.core.errors import ValidationError
+from counterfoil.core.fees import FeeRule, format_rate, parse_rate
+from counterfoil.core.money import format_amount, parse_amount
+from counterfoil.i18n import _, translate
+from counterfoil.services import merchants as svc
+from counterfoil.services.context import Counterfoil
+from counterfoil.store.audit import Actor
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+CLI = Actor("cli", "local")
+
+merchants = typer.Typer(help="Merchants (商户).", no_args_is_help=True)
+terminals = typer.Typer(help="Terminals (终端) and their API tokens.", no_args_is_help=True)
+fees = typer.Typer(help="Fee schedules (费率) per merchant and channel.", no_args_is_help=True)
+
+
+def init(as_json: JsonOpt = False) -> None:
+    """Create the data directory and bring the database schema up to date."""
+    cf = Counterfoil.open()
+    document = {"home": str(cf.settings.home),
+                "database": cf.engine.url.render_as_string(hide_password=True)}
+    cf.close()
+    if as_json:
+        print_json(document)
+    else:
+        console.print(translate(_("ready: data in {home}, database {database}"), **document))
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port")] = 8000,
+) -> None:
+    """Serve the API; open /docs for its documentation."""
+    import uvicorn
+
+    from counterfoil.api.app import create_app
+
+    cf = Counterfoil.open()
+    console.print(translate(_("Counterfoil on http://{host}:{port}  (API docs: /docs, health: "
+                              "/health)"), host=host, port=port))
+    uvicorn.run(create_app(cf), host=host, port=port, log_level="warning", access_log=False)
+
+
+def demo(
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed, the same data")] = 7,
+    days: Annotated[int, typer.Option(help="Days of traffic, ending yesterday")] = 30,
+    as_json: JsonOpt = False,
+) -> None:
+    """Two merchants, three terminals each, a month of realistic traffic."""
+    from counterfoil.demo.load import load_demo
+
+    cf = Counterfoil.open()
+    result = load_demo(cf, seed=seed, days=days)
+    cf.close()
+    if as_json:
+        print_json(result)
+    else:
+        console.print(translate(_("demo loaded: {recorded} transactions for {merchants} "
+                                  "merchants"), recorded=result["recorded"],
+                                merchants=len(result["merchants"])))
+
+
+@merchants.command("add")
+def merchants_add(
+    merchant_no: Annotated[str, typer.Argument(help="15-digit merchant number")],
+    name: Annotated[str, typer.Option(help="Merchant's name")],
+    timezone: Annotated[str, typer.Option(help="IANA time zone")] = "Asia/Shanghai",
+    as_json: JsonOpt = False,
+) -> None:
+    """Add a merchant: makes its signing key and its journal's genesis entry."""
+    cf = Counterfoil.open()
+    merchant = svc.add_merchant(cf, merchant_no, name, timezone, actor=CLI)
+    if as_json:
+        print_json(merchant.as_dict())
+    else:
+        console.print(translate(_("merchant {merchant_no} added"), merchant_no=merchant_no))
+
+
+@merchants.command("list")
+def merchants_list(as_json: JsonOpt = False) -> None:
+    cf = Counterfoil.open()
+    with cf.engine.connect() as conn:
+        found = svc.list_merchants(conn)
+    if as_json:
+        print_json([m.as_dict() for m in found])
+    else:
+        table(_("Merchants"), ("merchant_no", "name", "timezone"),
+              [(m.merchant_no, m.name, m.timezone) for m in found])
+
+
+@merchants.command("show")
+def merchants_show(merchant_no: str, as_json: JsonOpt = False) -> None:
+    cf = Counterfoil.open()
+    with cf.engine.connect() as conn:
+        merchant = svc.get_merchant(conn, merchant_no)
+        keys = svc.public_keys(conn, merchant_no)
+        terms = svc.list_terminals(conn, merchant_no)
+        schedule = svc.fee_schedule(conn, merchant_no)
+    document = {**merchant.as_dict(), "keys": keys, "terminals": terms,
+                "fees": [_rule(r) for r in schedule]}
+    if as_json:
+        print_json(document)
+        return
+    table(_("Merchant"), ("field", "value"),
+          [("merchant_no", merchant.merchant_no), ("name", merchant.name),
+           ("timezone", merchant.timezone), *merchant.settings.items(),
+           ("terminals", ", ".join(t["terminal_id"] for t in terms)),
+           ("signing key", keys[-1]["key_id"] if keys else "")])
+
+
+@terminals.command("add")
+def terminals_add(
+    merchant_no: Annotated[str, typer.Argument(help="15-digit merchant number")],
+    terminal_id: Annotated[str, typer.Argument(help="8-character terminal id")],
+    name: Annotated[str, typer.Option(help="A name people recognise")] = "",
+    as_json: JsonOpt = False,
+) -> None:
+    """Add a terminal and print its API token (shown once only)."""
+    cf = Counterfoil.open()
+    terminal, token = svc.add_terminal(cf, merchant_no, terminal_id, name, actor=CLI)
+    if as_json:
+        print_json({**terminal, "token": token})
+    else:
+        console.print(translate(_("terminal {terminal_id} added. Its API token, shown this once "
+                                  "only:"), terminal_id=terminal_id))
+        console.print(token, highlight=False)
+
+
+@terminals.command("list")
+def terminals_list(
+    merchant_no: Annotated[str | None, typer.Argument(help="Only this merchant")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    cf = Counterfoil.open()
+    with cf.engine.connect() as conn:
+        found = svc.list_terminals(conn, merchant_no)
+    if as_json:
+        print_json(found)
+    else:
+        table(_("Terminals"), ("merchant_no", "terminal_id", "name", "active"),
+              [(t["merchant_no"], t["terminal_id"], t["name"], t["active"]) for t in found])
+
+
+@terminals.command("show")
+def terminals_show(merchant_no: str, terminal_id: str, as_json: JsonOpt = False) -> None:
+    cf = Counterfoil.open()
+    with cf.engine.connect() as conn:
+        found = [t for t in svc.list_terminals(conn, merchant_no)
+                 if t["terminal_id"] == terminal_id]
+    if not found:
+        from counterfoil.core.errors import NotFound
+
+        raise NotFound(_("terminal {terminal_id} is not known"), terminal_id=terminal_id)
+    if as_json:
+        print_json(found[0])
+    else:
+        table(_("Terminal"), ("field", "value"), list(found[0].items()))
+
+
+def _rule(rule: FeeRule) -> dict[str, object]:
+    return {"channel": rule.channel, "rate": format_rate(rule.rate_ppm),
+            "rate_ppm": rule.rate_ppm, "cap": rule.cap,
+            "effective_from": rule.effective_from.isoformat()}
+
+
+@fees.command("list")
+def fees_list(merchant_no: str, as_json: JsonOpt = False) -> None:
+    cf = Counterfoil.open()
+    with cf.engine.connect() as conn:
+        svc.get_merchant(conn, merchant_no)
+        schedule = svc.fee_schedule(conn, merchant_no)
+    if as_json:
+        print_json([_rule(r) for r in schedule])
+    else:
+        table(_("Fee schedule"), ("channel", "rate", "cap", "from"),
+              [(r.channel, format_rate(r.rate_ppm), format_amount(r.cap) if r.cap else "",
+                r.effective_from) for r in schedule])
+
+
+@fees.command("add")
+def fees_add(
+    merchant_no: str,
+    channel: Annotated[str, typer.Option(help="credit, debit, wechat, alipay, unionpay_qr")],
+    rate: Annotated[str, typer.Option(help="Rate such as 0.60%")],
+    effective_from: Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD")],
+    cap: Annotated[str | None, typer.Option(help="Cap per transaction in yuan, e.g. 20.00")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add a rate for a channel from a date on (earlier rates stay for earlier days)."""
+    try:
+        start = date.fromisoformat(effective_from)
+    except ValueError:
+        raise ValidationError("from", _("expected a date as YYYY-MM-DD")) from None
+    rule = FeeRule(channel, parse_rate(rate), parse_amount(cap, field="cap") if cap else None,
+                   start)
+    cf = Counterfoil.open()
+    svc.add_fee_rule(cf, merchant_no, rule, actor=CLI)
+    if as_json:
+        print_json(_rule(rule))
+    else:
+        console.print(translate(_("{channel} at {rate} from {day}"), channel=channel,
+                                rate=format_rate(rule.rate_ppm), day=start.isoformat()))

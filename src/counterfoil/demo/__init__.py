@@ -1,0 +1,1 @@
+"""Realistic demo data: two merchants, three terminals each, a month of traffic."""

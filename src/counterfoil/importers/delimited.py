@@ -1,0 +1,142 @@
+"""Delimited text (CSV) rows with their line numbers, and columns found by header name.
+
+Statement CSVs are mostly plain: no quotes, one record per line. Those lines are split
+directly (the csv module costs twice as much on a million rows); a line with quotes
+goes through ``csv`` and may continue over several physical lines. A quote that is
+never closed rejects its first line after ``MAX_RECORD_LINES`` and the lines after it
+are read again, so one stray quote cannot swallow the rest of a file.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Final, NamedTuple
+
+from counterfoil.i18n import _
+from counterfoil.importers.lines import LineError, line_error
+
+MAX_RECORD_LINES: Final = 50
+
+TextLine = tuple[int, str]
+
+
+class Row(NamedTuple):
+    line_no: int  # the first physical line of the record
+    raw: str  # the record as written (several lines joined by "\n" when quoted)
+    cells: list[str]
+
+
+class _Pushback:
+    """An iterator that lines can be put back into."""
+
+    def __init__(self, items: Iterable[TextLine | LineError]) -> None:
+        self._items = iter(items)
+        self._back: deque[TextLine | LineError] = deque()
+
+    def __iter__(self) -> _Pushback:
+        return self
+
+    def __next__(self) -> TextLine | LineError:
+        if self._back:
+            return self._back.popleft()
+        return next(self._items)
+
+    def push(self, items: Sequence[TextLine | LineError]) -> None:
+        self._back.extendleft(reversed(items))
+
+
+def _split_quoted(text: str, delimiter: str, backticks: bool) -> list[str]:
+    cells = next(csv.reader([text], delimiter=delimiter), [])
+    if backticks:
+        cells = [c[1:] if c.startswith("`") else c for c in cells]
+    return cells
+
+
+def delimited_rows(lines: Iterable[TextLine | LineError], *, file: str,
+                   delimiter: str = ",", backticks: bool = False) -> Iterator[Row | LineError]:
+    """Records of delimited text. ``backticks`` drops the '`' that starts a WeChat cell."""
+    source = _Pushback(lines)
+    for item in source:
+        if isinstance(item, LineError):
+            yield item
+            continue
+        number, text = item
+        if '"' not in text:
+            if backticks:
+                body = text.replace(delimiter + "`", delimiter)
+                yield Row(number, text, (body[1:] if body.startswith("`") else body)
+                          .split(delimiter))
+            else:
+                yield Row(number, text, text.split(delimiter))
+            continue
+        if text.count('"') % 2 == 0:
+            yield Row(number, text, _split_quoted(text, delimiter, backticks))
+            continue
+        pending: list[TextLine] = [(number, text)]
+        quotes = text.count('"')
+        closed = False
+        for follow in source:
+            if isinstance(follow, LineError):  # an undecodable line cannot continue a cell
+                source.push([follow])
+                break
+            pending.append(follow)
+            quotes += follow[1].count('"')
+            if quotes % 2 == 0:
+                closed = True
+                break
+            if len(pending) >= MAX_RECORD_LINES:
+                break
+        if closed:
+            joined = "\n".join(t for _, t in pending)
+            yield Row(number, joined, _split_quoted(joined, delimiter, backticks))
+        else:
+            yield line_error(file, number, text, _("a quoted cell is never closed"))
+            source.push(pending[1:])
+
+
+def normalise_header(name: str) -> str:
+    """Header text compared loosely: no spaces, BOM, backtick or tab; full-width brackets."""
+    cleaned = name.replace("\ufeff", "").replace("`", "").replace("\t", "")
+    cleaned = "".join(cleaned.split())
+    return cleaned.replace("(", "（").replace(")", "）")
+
+
+class ColumnMap:
+    """Where each wanted column is, by header name (with aliases), in one header row.
+
+    ``index[key]`` is the position of the column; ``at(key)`` is -1 when it is absent,
+    which reads the empty cell that ``fit`` appends to every row.
+    """
+
+    def __init__(self, header: Sequence[str], wanted: Mapping[str, Sequence[str]]) -> None:
+        self.names = [normalise_header(cell) for cell in header]
+        self.width = len(header)
+        self.index: dict[str, int] = {}
+        positions = {name: i for i, name in reversed(list(enumerate(self.names)))}
+        for key, aliases in wanted.items():
+            for alias in aliases:
+                position = positions.get(normalise_header(alias))
+                if position is not None:
+                    self.index[key] = position
+                    break
+        used = set(self.index.values())
+        self.unmapped = [i for i, name in enumerate(self.names) if i not in used and name]
+
+    def at(self, key: str) -> int:
+        return self.index.get(key, -1)
+
+    def missing(self, required: Iterable[str]) -> list[str]:
+        return [key for key in required if key not in self.index]
+
+    def fit(self, cells: list[str]) -> list[str] | None:
+        """The row's cells plus one empty cell, or None when it has too few or too many
+        (blank cells past the header's width are tolerated)."""
+        width = self.width
+        if len(cells) != width:
+            if len(cells) < width or "".join(cells[width:]).strip():
+                return None
+            del cells[width:]
+        cells.append("")
+        return cells

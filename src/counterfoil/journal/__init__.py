@@ -1,0 +1,1 @@
+"""Counterfoil's signed, hash-chained journal of point-of-sale records."""

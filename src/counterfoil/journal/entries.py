@@ -1,0 +1,67 @@
+"""Journal entries: a body, its canonical bytes, its hash in the chain, its signature.
+
+An entry's body is an object with ``v``, ``merchant_no``, ``seq``, ``prev_hash``,
+``kind``, ``recorded_at``, ``key_id`` and ``data``. Its hash is the SHA-256 of the
+body's RFC 8785 bytes; since the body holds the previous entry's hash and the gapless
+sequence number, changing, removing, reordering or inserting any entry breaks every
+hash after it. The merchant's Ed25519 key signs ``ENTRY_DOMAIN + hash``.
+
+Kinds: ``genesis`` (the merchant's first entry: names the first key), ``transaction``,
+``key_rotation`` (signed by the old key, names the new one), and later issues add
+``recovered`` and ``adjustment``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from counterfoil.core.canonical import canonical_bytes
+
+ENTRY_DOMAIN = b"counterfoil/entry/v1\n"
+CHECKPOINT_DOMAIN = b"counterfoil/checkpoint/v1\n"
+GENESIS_PREV = "0" * 64
+KINDS = ("genesis", "transaction", "key_rotation", "recovered", "adjustment")
+
+
+def iso_utc(moment: datetime) -> str:
+    """A UTC instant as text with microseconds and a Z: sortable and unambiguous."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True, slots=True)
+class Sealed:
+    body: dict[str, Any]
+    body_bytes: bytes
+    entry_hash: str
+
+    @property
+    def seq(self) -> int:
+        return int(self.body["seq"])
+
+
+def make_body(*, merchant_no: str, seq: int, prev_hash: str, kind: str, recorded_at: datetime,
+              key_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "v": 1, "merchant_no": merchant_no, "seq": seq, "prev_hash": prev_hash, "kind": kind,
+        "recorded_at": iso_utc(recorded_at), "key_id": key_id, "data": data,
+    }
+
+
+def seal(body: dict[str, Any]) -> Sealed:
+    data = canonical_bytes(body)
+    return Sealed(body, data, hashlib.sha256(data).hexdigest())
+
+
+def signing_message(entry_hash: str) -> bytes:
+    return ENTRY_DOMAIN + bytes.fromhex(entry_hash)
+
+
+def checkpoint_message(merchant_no: str, tree_size: int, root_hash: str, created_at: str,
+                       key_id: str) -> bytes:
+    return CHECKPOINT_DOMAIN + canonical_bytes({
+        "merchant_no": merchant_no, "tree_size": tree_size, "root_hash": root_hash,
+        "created_at": created_at, "key_id": key_id,
+    })

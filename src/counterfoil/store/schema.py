@@ -1,0 +1,160 @@
+"""The tables. Journal, checkpoints, signing keys and the audit log are append-only.
+
+Times are stored in UTC. Money is integer fen. A journal entry keeps its canonical
+body (the signed bytes) and, beside it, the fields that searches need, copied out of
+the body at write time; ``verify`` checks that the copies still equal the body.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+#: Tables no code path may UPDATE or DELETE; database triggers enforce it.
+APPEND_ONLY = ("journal_entries", "checkpoints", "signing_keys", "audit_log")
+
+merchants = Table(
+    "merchants", metadata,
+    Column("merchant_no", String(15), primary_key=True),
+    Column("name", String(120), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("settings", Text, nullable=False, default="{}"),  # JSON: rules, fee policy, cut-off
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+terminals = Table(
+    "terminals", metadata,
+    Column("merchant_no", String(15), primary_key=True),
+    Column("terminal_id", String(8), primary_key=True),
+    Column("name", String(120), nullable=False),
+    Column("token_id", String(32), nullable=False, unique=True),
+    Column("token_hash", String(64), nullable=False),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+fee_rules = Table(
+    "fee_rules", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("merchant_no", String(15), nullable=False),
+    Column("channel", String(20), nullable=False),
+    Column("rate_ppm", Integer, nullable=False),
+    Column("cap", BigInteger),
+    Column("effective_from", Date, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("merchant_no", "channel", "effective_from", name="uq_fee_rule"),
+)
+
+signing_keys = Table(
+    "signing_keys", metadata,
+    Column("key_id", String(16), primary_key=True),
+    Column("merchant_no", String(15), nullable=False, index=True),
+    Column("public_key", String(64), nullable=False),  # raw Ed25519 public key, hex
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+journal_entries = Table(
+    "journal_entries", metadata,
+    Column("merchant_no", String(15), primary_key=True),
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("kind", String(20), nullable=False),
+    Column("body", Text, nullable=False),  # RFC 8785 canonical JSON: what is hashed
+    Column("entry_hash", String(64), nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("key_id", String(16), nullable=False),
+    Column("signature", String(128), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    # Copied out of the body for look-ups:
+    Column("idem_key", String(100)),
+    Column("payload_hash", String(64)),
+    Column("terminal_id", String(8)),
+    Column("batch_no", String(6)),
+    Column("trace_no", String(6)),
+    Column("type", String(20)),
+    Column("channel", String(20)),
+    Column("amount", BigInteger),
+    Column("fee", BigInteger),
+    Column("net", BigInteger),
+    Column("currency", String(3)),
+    Column("terminal_time", DateTime(timezone=True)),
+    Column("rrn", String(12)),
+    Column("auth_code", String(6)),
+    Column("order_no", String(64)),
+    Column("card_bin", String(6)),
+    Column("card_last4", String(4)),
+    Column("card_hmac", String(64)),  # keyed hash of the full number; not in the body
+    Column("original_seq", BigInteger),
+    Column("offline", Boolean),
+    UniqueConstraint("merchant_no", "idem_key", name="uq_journal_idem"),
+)
+Index("ix_journal_rrn", journal_entries.c.merchant_no, journal_entries.c.rrn)
+Index("ix_journal_order", journal_entries.c.merchant_no, journal_entries.c.order_no)
+Index("ix_journal_time", journal_entries.c.merchant_no, journal_entries.c.terminal_time)
+Index("ix_journal_last4", journal_entries.c.merchant_no, journal_entries.c.card_last4,
+      journal_entries.c.terminal_time)
+Index("ix_journal_original", journal_entries.c.merchant_no, journal_entries.c.original_seq)
+Index("ix_journal_card_hmac", journal_entries.c.card_hmac)
+
+#: The head of each chain: one per merchant's journal (keyed by merchant number) and
+#: one for the audit log (keyed "audit"). Locked by every writer before it appends.
+chain_heads = Table(
+    "chain_heads", metadata,
+    Column("chain", String(15), primary_key=True),
+    Column("seq", BigInteger, nullable=False),
+    Column("head_hash", String(64), nullable=False),
+    Column("key_id", String(16)),  # the signing key in force (named by the newest key entry)
+)
+
+#: Sparse projection: a row only once a transaction's status moves off 'approved'.
+entry_state = Table(
+    "entry_state", metadata,
+    Column("merchant_no", String(15), primary_key=True),
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("status", String(20), nullable=False),
+    Column("refunded", BigInteger, nullable=False, default=0),
+    Column("completed", BigInteger, nullable=False, default=0),
+)
+
+checkpoints = Table(
+    "checkpoints", metadata,
+    Column("merchant_no", String(15), primary_key=True),
+    Column("tree_size", BigInteger, primary_key=True, autoincrement=False),
+    Column("root_hash", String(64), nullable=False),
+    Column("compact_range", Text, nullable=False),  # JSON list of subtree hashes
+    Column("key_id", String(16), nullable=False),
+    Column("signature", String(128), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+audit_log = Table(
+    "audit_log", metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(80), nullable=False),
+    Column("action", String(60), nullable=False),
+    Column("object_type", String(40)),
+    Column("object_id", String(120)),
+    Column("merchant_no", String(15)),
+    Column("source", String(80)),
+    Column("outcome", String(20), nullable=False),
+    Column("details", Text, nullable=False, default="{}"),
+    Column("prev_hash", String(64), nullable=False),
+    Column("entry_hash", String(64), nullable=False),
+)
+Index("ix_audit_merchant", audit_log.c.merchant_no, audit_log.c.at)
+Index("ix_audit_actor", audit_log.c.actor, audit_log.c.at)
+

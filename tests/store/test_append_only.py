@@ -1,0 +1,32 @@
+"""Append-only inside the database: triggers refuse UPDATE and DELETE on both databases."""
+
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DatabaseError
+
+from counterfoil.services.context import Counterfoil
+
+
+@pytest.mark.parametrize("statement", [
+    "UPDATE journal_entries SET amount = 1",
+    "DELETE FROM journal_entries",
+    "UPDATE audit_log SET actor = 'someone else'",
+    "DELETE FROM audit_log",
+    "DELETE FROM signing_keys",
+    "UPDATE checkpoints SET root_hash = 'x'",
+])
+def test_append_only_tables_refuse_changes(cf: Counterfoil, shop: Any, statement: str) -> None:
+    from counterfoil.services.verification import make_checkpoint
+
+    make_checkpoint(cf, shop["merchant"].merchant_no)
+    with pytest.raises(DatabaseError, match="append-only"), cf.engine.begin() as conn:
+        conn.execute(text(statement))
+
+
+def test_truncate_is_refused_on_postgresql(cf: Counterfoil, shop: Any) -> None:
+    if cf.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no TRUNCATE")
+    with pytest.raises(DatabaseError, match="append-only"), cf.engine.begin() as conn:
+        conn.execute(text("TRUNCATE journal_entries"))
