@@ -51,6 +51,16 @@ def test_sensitive_authentication_data_is_refused_and_never_echoed(
     assert "4111111111111111" not in message and "123" not in message.replace(field, "")
 
 
+@pytest.mark.parametrize(("text", "expected"), [
+    ("4111 1111 1111 1111", "411111******1111"),
+    ("4111-1111-1111-1111", "411111******1111"),
+    ("3782 822463 10005", "378282******0005"),
+    ("entry 898310054110027-17 read", "entry 898310054110027-17 read"),  # Luhn-valid digits
+])
+def test_card_like_groupings_are_one_number_and_ids_are_not(text: str, expected: str) -> None:
+    assert redact_pans(text) == expected
+
+
 def test_redact_pans_masks_numbers_inside_free_text() -> None:
     assert redact_pans(f"customer card {FULL} refunded") == (
         "customer card 622202******0128 refunded")

@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import ORJSONResponse
+from counterfoil.api.responses import JSON
 
 from counterfoil import __version__
 from counterfoil.api import errors, transactions
@@ -30,7 +30,7 @@ def create_app(cf: Counterfoil, *, on_close: Callable[[], None] | None = None) -
             on_close()
 
     app = FastAPI(title="Counterfoil", version=__version__, lifespan=lifespan,
-                  default_response_class=ORJSONResponse,
+                  default_response_class=JSON,
                   description="Keeps, proves and reconciles point-of-sale records.")
     app.state.cf = cf
     errors.install(app)
@@ -41,11 +41,11 @@ def create_app(cf: Counterfoil, *, on_close: Callable[[], None] | None = None) -
         return {"status": "ok", "version": __version__}
 
     @app.get("/ready", tags=["health"], summary="Readiness: the database answers")
-    async def ready() -> ORJSONResponse:
+    async def ready() -> JSON:
         try:
             await asyncio.to_thread(ping, cf.engine)
         except Exception as exc:  # noqa: BLE001 - readiness reports, it does not raise
             return errors.error_response(503, "store_unavailable", str(exc)[:200])
-        return ORJSONResponse({"status": "ready"})
+        return JSON({"status": "ready"})
 
     return app

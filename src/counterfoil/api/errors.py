@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
+from counterfoil.api.responses import JSON
 from starlette.exceptions import HTTPException
 
 from counterfoil.core.errors import CounterfoilError
@@ -26,8 +26,8 @@ def locale_of(request: Request) -> str:
 
 def error_response(status: int, code: str, message: str,
                    details: dict[str, Any] | None = None,
-                   headers: dict[str, str] | None = None) -> ORJSONResponse:
-    return ORJSONResponse({"error": {"code": code, "message": message,
+                   headers: dict[str, str] | None = None) -> JSON:
+    return JSON({"error": {"code": code, "message": message,
                                      "details": details or {}}},
                           status_code=status, headers=headers)
 
@@ -42,26 +42,26 @@ def error_body(exc: CounterfoilError, locale: str) -> dict[str, Any]:
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(CounterfoilError)
-    async def _counterfoil(request: Request, exc: CounterfoilError) -> ORJSONResponse:
+    async def _counterfoil(request: Request, exc: CounterfoilError) -> JSON:
         body = error_body(exc, locale_of(request))
         return error_response(exc.status, body["code"], body["message"], body["details"])
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, exc: RequestValidationError) -> ORJSONResponse:
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSON:
         errors = [{"field": ".".join(str(p) for p in e.get("loc", ())[1:]) or "$",
                    "message": str(e.get("msg", ""))} for e in exc.errors()]
         return error_response(422, "invalid", translate(_("the request is not valid"),
                                                         locale_of(request)), {"errors": errors})
 
     @app.exception_handler(HTTPException)
-    async def _http(request: Request, exc: HTTPException) -> ORJSONResponse:
+    async def _http(request: Request, exc: HTTPException) -> JSON:
         code = {401: "unauthorised", 403: "forbidden", 404: "not_found",
                 405: "method_not_allowed", 413: "too_large"}.get(exc.status_code, "error")
         return error_response(exc.status_code, code, str(exc.detail),
                               headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> ORJSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> JSON:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return error_response(500, "internal", translate(
             _("something went wrong on our side; nothing was recorded by this request"),

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import ORJSONResponse
+from counterfoil.api.responses import JSON
 from sqlalchemy import Connection
 
 from counterfoil.api.errors import error_body, locale_of
@@ -103,7 +103,7 @@ def _item(result: ingest.ItemResult, locale: str) -> dict[str, Any]:
              responses={200: {"description": "Already recorded: the same entry again"},
                         409: {"description": "Same key, different details"},
                         422: {"description": "Invalid, card data refused or a rule broken"}})
-async def post_transaction(request: Request, caller: Caller) -> ORJSONResponse:
+async def post_transaction(request: Request, caller: Caller) -> JSON:
     cf = _cf(request)
     payload = await _json(request, MAX_SINGLE_BYTES)
     item = ingest.prepare(0, payload, _hmac_for(cf, caller))
@@ -111,13 +111,13 @@ async def post_transaction(request: Request, caller: Caller) -> ORJSONResponse:
         conn, cf.keys, [item], caller.actor, allowed=caller.denies))
     if result.error is not None:
         raise result.error
-    return ORJSONResponse({"status": result.status, "duplicate": result.status == "duplicate",
+    return JSON({"status": result.status, "duplicate": result.status == "duplicate",
                            "entry": result.entry},
                           status_code=201 if result.status == "recorded" else 200)
 
 
 @router.post("/transactions/batch", summary="Record a store-and-forward batch (≤ 10,000)")
-async def post_batch(request: Request, caller: Caller) -> ORJSONResponse:
+async def post_batch(request: Request, caller: Caller) -> JSON:
     cf = _cf(request)
     payload = await _json(request, MAX_BATCH_BYTES)
     items = payload.get("transactions") if isinstance(payload, dict) else None
@@ -133,11 +133,11 @@ async def post_batch(request: Request, caller: Caller) -> ORJSONResponse:
     counts: dict[str, int] = {}
     for r in results:
         counts[r.status] = counts.get(r.status, 0) + 1
-    return ORJSONResponse({"counts": counts, "results": [_item(r, locale) for r in results]})
+    return JSON({"counts": counts, "results": [_item(r, locale) for r in results]})
 
 
-@router.get("/transactions/{ref}", summary="One transaction by entry id, RRN, "
-            "TERMINAL/BATCH/TRACE or order number, with the entries that act on it")
+@router.get("/transactions/{ref:path}", summary="One transaction by entry id, RRN, "
+            "TERMINAL:BATCH:TRACE or order number, with the entries that act on it")
 async def get_transaction(request: Request, ref: str, caller: Caller) -> dict[str, Any]:
     cf = _cf(request)
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from counterfoil.cli.output import console, print_json, table
+from counterfoil.cli.output import console, print_json, progress, table
 from counterfoil.core.errors import ValidationError
 from counterfoil.core.fees import FeeRule, format_rate, parse_rate
 from counterfoil.core.money import format_amount, parse_amount
@@ -60,14 +61,34 @@ def demo(
     from counterfoil.demo.load import load_demo
 
     cf = Counterfoil.open()
-    result = load_demo(cf, seed=seed, days=days)
+    with progress(_("Loading the demo"), None) as tick:
+        result = load_demo(cf, seed=seed, days=days, progress=lambda done, _total: tick(done))
+    logins = _remember_logins(cf, result.get("tokens", {}))
     cf.close()
+    result["logins_file"] = str(logins)
     if as_json:
         print_json(result)
     else:
         console.print(translate(_("demo loaded: {recorded} transactions for {merchants} "
                                   "merchants"), recorded=result["recorded"],
                                 merchants=len(result["merchants"])))
+
+
+def _remember_logins(cf: Counterfoil, tokens: dict[str, str]) -> Path:
+    """Keep the demo's logins in a 0600 file in the data directory, for `make run` to show.
+
+    Terminal tokens are shown once when made; a demo is only useful if they can be
+    shown again, so for the demo alone they are written down here.
+    """
+    path = cf.settings.home / "demo-logins.txt"
+    lines = path.read_text().splitlines()[2:] if path.exists() else []
+    lines += [f"  terminal {terminal:<28} API token  {token}" for terminal, token in
+              sorted(tokens.items())]
+    header = [translate(_("Demo logins (API: Authorization: Bearer <token>)")), ""]
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    path.write_text("\n".join(header + lines) + "\n")
+    return path
 
 
 @merchants.command("add")

@@ -148,7 +148,7 @@ def checkpoint_export(
 
 @transactions.command("show")
 def transactions_show(
-    ref: Annotated[str, typer.Argument(help="Entry id, RRN, TERMINAL/BATCH/TRACE or order no.")],
+    ref: Annotated[str, typer.Argument(help="Entry id, RRN, TERMINAL:BATCH:TRACE or order no.")],
     merchant: Annotated[str | None, typer.Option("--merchant", "-m")] = None,
     as_json: JsonOpt = False,
 ) -> None:

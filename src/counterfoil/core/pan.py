@@ -30,6 +30,9 @@ FORBIDDEN_FIELDS = frozenset({
 _TRACK1 = re.compile(r"%?B\d{13,19}\^[^^]{0,26}\^\d{4}")
 _TRACK2 = re.compile(r";?\d{13,19}[=D]\d{4}\d*\??")
 _DIGIT_RUN = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
+# How card numbers are written with separators: 4-4-4-4(-3), 4-4-4-1..4, Amex 4-6-5, Diners 4-6-4.
+_CARD_GROUPING = re.compile(r"^(?:\d{4}([ -])\d{4}(?:\1\d{4}){1,2}(?:\1\d{1,4})?|"
+                            r"\d{4}([ -])\d{6}\2\d{4,5})$")
 _MASKED = re.compile(r"^(\d{6})[*xX#]{2,9}(\d{4})$")
 _BIN_LAST4 = re.compile(r"^(\d{6,8})\D*(\d{4})$")
 
@@ -99,11 +102,14 @@ def redact_pans(text: str) -> str:
         return digits
 
     def _sub(match: re.Match[str]) -> str:
-        digits = re.sub(r"\D", "", match.group(0))
-        if luhn_ok(digits):
+        text = match.group(0)
+        groups = re.split(r"[ -]", text)
+        digits = "".join(groups)
+        if (len(groups) == 1 or _CARD_GROUPING.match(text)) and luhn_ok(digits):
             return f"{digits[:6]}******{digits[-4:]}"
-        # The whole run is no card number; one of its separator-free parts may still be.
-        return re.sub(r"\d+", _mask_run, match.group(0))
+        # Not written as a card number (an entry id, a date and a count…); each
+        # separator-free part may still be one on its own.
+        return re.sub(r"\d+", _mask_run, text)
 
     return _DIGIT_RUN.sub(_sub, text)
 

@@ -64,30 +64,46 @@ class ParseResult:
         self._on_close = on_close
 
     def __iter__(self) -> Iterator[StatementLine]:
-        for item in self.records():
-            if isinstance(item, StatementLine):
-                yield item
+        self._start()
+        try:
+            for event in self._events:
+                if type(event) is StatementLine:
+                    self.line_count += 1
+                    yield event
+                else:
+                    self._note(event)
+            self.finished = True
+        finally:
+            self.close()
 
     def records(self) -> Iterator[StatementLine | LineError]:
         """Lines and rejected rows together, in file order."""
-        if self._started:
-            raise RuntimeError("a ParseResult can be read only once")
-        self._started = True
+        self._start()
         try:
             for event in self._events:
                 if isinstance(event, StatementLine):
                     self.line_count += 1
                     yield event
-                elif isinstance(event, LineError):
-                    self.errors.append(event)
-                    yield event
-                elif isinstance(event, ControlCheck):
-                    self.checks.append(event)
                 else:
-                    self.info[event.key] = event.value
+                    self._note(event)
+                    if isinstance(event, LineError):
+                        yield event
             self.finished = True
         finally:
             self.close()
+
+    def _start(self) -> None:
+        if self._started:
+            raise RuntimeError("a ParseResult can be read only once")
+        self._started = True
+
+    def _note(self, event: Event) -> None:
+        if isinstance(event, LineError):
+            self.errors.append(event)
+        elif isinstance(event, ControlCheck):
+            self.checks.append(event)
+        elif isinstance(event, Info):
+            self.info[event.key] = event.value
 
     def read_all(self) -> ParsedFile:
         """Read everything into memory."""

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
-from typing import BinaryIO, Final, NamedTuple
+from typing import IO, BinaryIO, Final, NamedTuple
 
 from counterfoil.core.errors import ValidationError
 from counterfoil.core.money import parse_amount
@@ -90,8 +90,12 @@ def undecodable_line(file: str, line_no: int, line_offset: int, data: bytes,
         byte=f"{data[exc.start]:02X}", offset=offset, line=line_no, encoding=codec)
 
 
-def physical_lines(stream: BinaryIO) -> Iterator[tuple[int, int, bytes]]:
-    """(line number from 1, byte offset, bytes without the line ending)."""
+def physical_lines(stream: IO[bytes]) -> Iterator[tuple[int, int, bytes]]:
+    """(line number from 1, byte offset, bytes without the line ending).
+
+    A line longer than ``MAX_LINE_BYTES`` keeps its first ``MAX_LINE_BYTES`` bytes (the
+    row it belongs to will not parse and is reported); the rest of it is skipped.
+    """
     offset = 0
     number = 0
     readline = stream.readline
@@ -102,29 +106,47 @@ def physical_lines(stream: BinaryIO) -> Iterator[tuple[int, int, bytes]]:
         number += 1
         start = offset
         offset += len(data)
-        if len(data) == MAX_LINE_BYTES and not data.endswith(b"\n"):
-            while True:  # an over-long line: keep its start, skip the rest of it
-                more = readline(MAX_LINE_BYTES)
-                offset += len(more)
-                if not more or more.endswith(b"\n"):
-                    break
-        if data.endswith(b"\n"):
-            data = data[:-2] if data.endswith(b"\r\n") else data[:-1]
+        if data[-1:] == b"\n":
+            data = data[:-2] if data[-2:] == b"\r\n" else data[:-1]
+        elif len(data) == MAX_LINE_BYTES:
+            offset += _skip_rest(readline)
         yield number, start, data
 
 
-def text_lines(stream: BinaryIO, *, file: str,
+def text_lines(stream: IO[bytes], *, file: str,
                encoding: Encoding) -> Iterator[tuple[int, str] | LineError]:
     """Decoded physical lines (number, text); an undecodable one becomes a ``LineError``."""
     codec = encoding.codec
-    for number, start, data in physical_lines(stream):
-        if number == 1 and encoding.bom:
-            data = data[encoding.bom:]
-            start += encoding.bom
+    number = 0
+    readline = stream.readline
+    if encoding.bom:
+        stream.read(encoding.bom)
+    offset = encoding.bom
+    while True:
+        data = readline(MAX_LINE_BYTES)
+        if not data:
+            return
+        number += 1
+        start = offset
+        offset += len(data)
+        if data[-1:] == b"\n":
+            data = data[:-2] if data[-2:] == b"\r\n" else data[:-1]
+        elif len(data) == MAX_LINE_BYTES:
+            offset += _skip_rest(readline)
         try:
             yield number, data.decode(codec)
         except UnicodeDecodeError as exc:
             yield undecodable_line(file, number, start, data, exc, codec)
+
+
+def _skip_rest(readline: Callable[[int], bytes]) -> int:
+    """Skip the rest of an over-long line; the bytes skipped."""
+    skipped = 0
+    while True:
+        more = readline(MAX_LINE_BYTES)
+        skipped += len(more)
+        if not more or more[-1:] == b"\n":
+            return skipped
 
 
 class _Prefixed(io.RawIOBase):
@@ -156,7 +178,7 @@ def peek(stream: BinaryIO, size: int = SNIFF_BYTES) -> tuple[bytes, BinaryIO]:
         stream.seek(position)
         return head, stream
     head = stream.read(size)
-    return head, io.BufferedReader(_Prefixed(head, stream))  # type: ignore[return-value]
+    return head, io.BufferedReader(_Prefixed(head, stream))
 
 
 # --- cells -------------------------------------------------------------------------------
@@ -165,7 +187,9 @@ def peek(stream: BinaryIO, size: int = SNIFF_BYTES) -> tuple[bytes, BinaryIO]:
 def to_fen(text: str, field: str, currency: str = "CNY") -> int:
     """'12.34' → 1234. Signs, thousands separators and extra zero decimals are accepted;
     a non-zero digit beyond the currency's decimals is refused, never rounded."""
-    whole, dot, frac = text.partition(".")
+    if text == "0.00":
+        return 0
+    whole, frac = text.partition(".")[::2]
     if len(frac) == 2 and whole.isdigit() and frac.isdigit() and text.isascii() \
             and currency == "CNY":
         return int(whole + frac)
@@ -174,10 +198,41 @@ def to_fen(text: str, field: str, currency: str = "CNY") -> int:
 
 def to_fen_or_zero(text: str, field: str, currency: str = "CNY") -> int:
     """Like ``to_fen``; an empty cell or a '-' placeholder is zero."""
+    if text == "0.00":
+        return 0
     stripped = text.strip()
     if not stripped or stripped == "-":
         return 0
     return to_fen(stripped, field, currency)
+
+
+_DECIMAL: Final = re.compile(r"^([+-])?([0-9]+)(?:\.([0-9]*))?$")
+
+
+def to_units(text: str, places: int, field: str) -> int:
+    """An exact decimal as an integer of 10^-places: ('0.05940', 5) → 5940.
+
+    For values finer than the fen that a file states exactly (WeChat's five-decimal fee).
+    """
+    head, tail = text.partition(".")[::2]
+    if len(tail) == places and tail.isdigit() and text.isascii():
+        if head.isdigit():
+            return int(head + tail)
+        if head[:1] == "-" and head[1:].isdigit():
+            return -int(head[1:] + tail)
+    cleaned = text.strip().replace(",", "")
+    match = _DECIMAL.match(cleaned)
+    if not match:
+        raise ValidationError(field, _("expected a decimal amount such as 12.34, got {value!r}"),
+                              value=text[:40])
+    sign: str | None = match.group(1)
+    whole: str = match.group(2)
+    frac: str = match.group(3) or ""
+    if len(frac) > places and frac[places:].strip("0"):
+        raise ValidationError(field, _("expected at most {places} decimal places, got {value!r}"),
+                              places=places, value=text[:40])
+    value: int = int(whole) * 10**places + int(frac[:places].ljust(places, "0") or "0")
+    return -value if sign == "-" else value
 
 
 _LOOSE_TIME: Final = re.compile(

@@ -43,6 +43,8 @@ def verify_signature(public_hex: str, message: bytes, signature_hex: str) -> boo
 
 def _write_secret(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for folder in (path.parent, path.parent.parent):  # keys/ and keys/<merchant_no>/
+        folder.chmod(0o700)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         os.write(fd, data)

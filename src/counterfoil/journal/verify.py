@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from counterfoil.i18n import _, translate
 from counterfoil.journal.entries import GENESIS_PREV, checkpoint_message, signing_message
 from counterfoil.journal.keys import verify_signature
 from counterfoil.journal.merkle import CompactRange, leaf_hash
@@ -42,13 +43,18 @@ class Report:
     checkpoints: int = 0
     signatures: int = 0
     head_hash: str = GENESIS_PREV
-    problem: str | None = None
+    message: str | None = None
     bad_seq: int | None = None
     facts: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
-        return self.problem is None
+        return self.message is None
+
+    @property
+    def problem(self) -> str | None:
+        """What is wrong, in the reader's language."""
+        return translate(self.message, **self.facts) if self.message else None
 
     def as_dict(self) -> dict[str, Any]:
         return {"merchant_no": self.merchant_no, "ok": self.ok, "entries": self.entries,
@@ -88,52 +94,59 @@ def verify_chain(merchant_no: str, rows: Iterable[Mapping[str, Any]],
     trusted: dict[str, str] = {}
     last: Mapping[str, Any] | None = None
 
-    def fail(seq: int, problem: str) -> Report:
-        report.problem, report.bad_seq = problem, seq
+    def fail(seq: int, message: str, **facts: Any) -> Report:
+        report.message, report.bad_seq, report.facts = message, seq, {"seq": seq, **facts}
         return report
 
     for row in rows:
         seq = int(row["seq"])
         if seq != expected:
-            what = "missing" if seq > expected else "out of order or repeated"
-            return fail(expected, f"entry {expected} is {what} (found entry {seq} in its place)")
+            message = (_("entry {seq} is missing (found entry {found} in its place)")
+                       if seq > expected else
+                       _("entry {seq} is out of order or repeated (found entry {found} in its "
+                         "place)"))
+            return fail(expected, message, found=seq)
         body_bytes = row["body"].encode() if isinstance(row["body"], str) else row["body"]
         if hashlib.sha256(body_bytes).hexdigest() != row["entry_hash"]:
-            return fail(seq, f"entry {seq} was altered: its body no longer has its hash")
+            return fail(seq, _("entry {seq} was altered: its body no longer has its hash"))
         body = orjson.loads(body_bytes)
         if body.get("seq") != seq or body.get("merchant_no") != merchant_no:
-            return fail(seq, f"entry {seq} belongs elsewhere (its body says "
-                             f"{body.get('merchant_no')} #{body.get('seq')})")
+            return fail(seq, _("entry {seq} belongs elsewhere (its body says {other} "
+                               "#{other_seq})"), other=body.get("merchant_no"),
+                        other_seq=body.get("seq"))
         if body.get("prev_hash") != prev or row["prev_hash"] != prev:
-            return fail(seq, f"entry {seq} does not follow entry {seq - 1}: the chain is broken")
+            return fail(seq, _("entry {seq} does not follow entry {previous}: the chain is "
+                               "broken"), previous=seq - 1)
         data = body["data"]
         kind = body.get("kind")
         if row["kind"] != kind or row["key_id"] != body.get("key_id"):
-            return fail(seq, f"entry {seq} was altered: kind or key differs from its body")
+            return fail(seq, _("entry {seq} was altered: kind or key differs from its body"))
         if kind == "transaction":
             stored = {name: row[name] for name in copied_columns(data)}
             stored["terminal_time"] = _utc_text(stored["terminal_time"])
             for name, value in copied_columns(data).items():
                 if stored[name] != value:
-                    return fail(seq, f"entry {seq} was altered: {name} is {stored[name]!r} in "
-                                     f"the table but {value!r} in the signed body")
+                    return fail(seq, _("entry {seq} was altered: {column} is {stored} in the "
+                                       "table but {signed} in the signed body"), column=name,
+                                stored=repr(stored[name]), signed=repr(value))
         # Keys: the genesis entry names the first, each rotation the next.
         if kind == "genesis" and seq == 1:
             trusted[data["key_id"]] = data["public_key"]
             key_in_force = data["key_id"]
         if body.get("key_id") != key_in_force:
-            return fail(seq, f"entry {seq} is signed by key {body.get('key_id')}, "
-                             f"not the key in force {key_in_force}")
+            return fail(seq, _("entry {seq} is signed by key {key_id}, not the key in force "
+                               "{in_force}"), key_id=body.get("key_id"), in_force=key_in_force)
         public = trusted.get(str(key_in_force))
         if public is None or public_keys.get(str(key_in_force), public) != public:
-            return fail(seq, f"entry {seq}: key {key_in_force} is unknown, or the stored "
-                             "public key differs from the one the journal names")
+            return fail(seq, _("entry {seq}: key {key_id} is unknown, or the stored public "
+                               "key differs from the one the journal names"),
+                        key_id=key_in_force)
         must_sign = full or kind != "transaction" or seq in marks or seq == head_seq(head)
         if must_sign:
             report.signatures += 1
             if not verify_signature(public, signing_message(row["entry_hash"]), row["signature"]):
-                return fail(seq, f"entry {seq} has a signature that does not verify: forged or "
-                                 "altered")
+                return fail(seq, _("entry {seq} has a signature that does not verify: forged "
+                                   "or altered"))
         if kind == "key_rotation":
             trusted[data["key_id"]] = data["public_key"]
             key_in_force = data["key_id"]
@@ -142,7 +155,7 @@ def verify_chain(merchant_no: str, rows: Iterable[Mapping[str, Any]],
         if mark is not None:
             problem = _check_mark(mark, tree.root().hex(), {**public_keys, **trusted})
             if problem:
-                return fail(seq, problem)
+                return fail(seq, problem, size=mark.tree_size)
             report.checkpoints += 1
         prev, expected, last = row["entry_hash"], expected + 1, row
         report.entries = seq
@@ -151,15 +164,17 @@ def verify_chain(merchant_no: str, rows: Iterable[Mapping[str, Any]],
 
     report.head_hash = prev
     if last_mark > report.entries:
-        return fail(report.entries + 1, f"entries after {report.entries} are missing: a signed "
-                                        f"checkpoint covers {last_mark} entries")
+        return fail(report.entries + 1, _("entries after {entries} are missing: a signed "
+                                          "checkpoint covers {size} entries"),
+                    entries=report.entries, size=last_mark)
     if head is not None and (head[0] != report.entries or head[1] != prev):
         return fail(min(head[0], report.entries) + 1 if head[0] != report.entries
                     else report.entries,
-                    f"the journal ends at entry {report.entries} but its head records entry "
-                    f"{head[0]}: entries were removed or added at the end")
+                    _("the journal ends at entry {entries} but its head records entry {head}: "
+                      "entries were removed or added at the end"), entries=report.entries,
+                    head=head[0])
     if last is None:
-        return fail(1, "the journal has no entries, not even its genesis entry")
+        return fail(1, _("the journal has no entries, not even its genesis entry"))
     return report
 
 
@@ -169,11 +184,11 @@ def head_seq(head: tuple[int, str] | None) -> int:
 
 def _check_mark(mark: Checkpoint, root: str, keys: Mapping[str, str]) -> str | None:
     if root != mark.root_hash:
-        return (f"the Merkle root over entries 1–{mark.tree_size} differs from the signed "
-                f"checkpoint: entries before it were changed")
+        return _("the Merkle root over entries 1–{size} differs from the signed checkpoint: "
+                 "entries before it were changed")
     public = keys.get(mark.key_id)
     message = checkpoint_message(mark.merchant_no, mark.tree_size, mark.root_hash,
                                  mark.created_at, mark.key_id)
     if public is None or not verify_signature(public, message, mark.signature):
-        return f"the checkpoint at {mark.tree_size} entries has a signature that does not verify"
+        return _("the checkpoint at {size} entries has a signature that does not verify")
     return None

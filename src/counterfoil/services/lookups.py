@@ -27,7 +27,7 @@ from counterfoil.store.schema import entry_state, journal_entries
 
 MAX_PAGE = 500
 _ENTRY_ID = re.compile(r"^(\d{15})-(\d{1,12})$")
-_TBT = re.compile(r"^([0-9A-Z]{8})[/:](\d{6})[/:](\d{6})$")
+_TBT = re.compile(r"^([0-9A-Z]{8})[/:-](\d{6})[/:-](\d{6})$")
 
 j, s = journal_entries.c, entry_state.c
 _JOINED = journal_entries.outerjoin(entry_state, and_(s.merchant_no == j.merchant_no,
@@ -47,7 +47,7 @@ def _view(row: Any) -> dict[str, Any]:
 
 
 def find(conn: Connection, ref: str, merchant_no: str | None = None) -> dict[str, Any]:
-    """One transaction by entry id, RRN, TERMINAL/BATCH/TRACE or order number."""
+    """One transaction by entry id, RRN, TERMINAL:BATCH:TRACE (or with / or -) or order number."""
     ref = ref.strip()
     query = select(*_COLUMNS).select_from(_JOINED)
     if (m := _ENTRY_ID.match(ref)) is not None:
