@@ -145,7 +145,7 @@ def test_file_ingest_reports_every_rejected_line(cf: Counterfoil, shop: Any) -> 
 
     lines = [orjson.dumps(sale()), b"", b"{not json", orjson.dumps(sale(amount="12")),
              orjson.dumps(sale(trace_no="000002", cvv="123")), orjson.dumps(sale())]
-    report = ingest.ingest_lines(cf.write, cf.keys, lines, ACTOR, {MERCHANT})
+    report = ingest.ingest_lines(cf.submit, cf.keys, lines, ACTOR, {MERCHANT})
     assert (report.lines, report.recorded, report.duplicates) == (6, 1, 1)
     assert [(r["line"], r["code"]) for r in report.rejected] == [
         (3, "invalid"), (4, "invalid"), (5, "card_data_refused")]

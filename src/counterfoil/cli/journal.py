@@ -44,9 +44,10 @@ def ingest(
         raise ValidationError("FILE", _("no such file: {path}"), path=str(file))
     handle = sys.stdin.buffer if str(file) == "-" else file.open("rb")
     total = None if str(file) == "-" else sum(1 for _line in file.open("rb"))
+    cf.start_writer()
     try:
         with progress(_("Recording transactions"), total) as tick:
-            report = ingest_lines(cf.write, cf.keys, handle, CLI, known, tick)
+            report = ingest_lines(cf.submit, cf.keys, handle, CLI, known, tick)
     finally:
         if handle is not sys.stdin.buffer:
             handle.close()

@@ -115,6 +115,9 @@ def redact_pans(text: str) -> str:
 
 
 def contains_track_data(text: str) -> bool:
+    # Cheap test first: track 1 needs '^', track 2 needs '=' or 'D' after the number.
+    if len(text) < 17 or ("^" not in text and "=" not in text and "D" not in text):
+        return False
     return bool(_TRACK1.search(text) or _TRACK2.search(text))
 
 

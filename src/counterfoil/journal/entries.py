@@ -50,8 +50,8 @@ def make_body(*, merchant_no: str, seq: int, prev_hash: str, kind: str, recorded
     }
 
 
-def seal(body: dict[str, Any]) -> Sealed:
-    data = canonical_bytes(body)
+def seal(body: dict[str, Any], *, trusted: bool = False) -> Sealed:
+    data = canonical_bytes(body, trusted=trusted)
     return Sealed(body, data, hashlib.sha256(data).hexdigest())
 
 

@@ -4,6 +4,12 @@ Private keys live only in files under ``$COUNTERFOIL_HOME/keys/<merchant_no>/``,
 0600, created exclusively (never overwritten), never in the database or a log. The
 database holds public keys only. A key's id is the first 16 hex digits of the SHA-256
 of its raw public key, so an id names exactly one key.
+
+Signing and verifying go through libsodium (PyNaCl): on this project's 2-core machine
+it signs 1.4× and verifies 1.6× faster than OpenSSL through ``cryptography``, and it
+releases the GIL, so a chunk of entries is signed on every core (bench/README.md). The
+signatures are plain Ed25519 (RFC 8032), deterministic: the same key and message give
+the same bytes whichever library made them, and any Ed25519 verifier checks them.
 """
 
 from __future__ import annotations
@@ -13,12 +19,8 @@ import os
 import secrets
 from pathlib import Path
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import (
-    Ed25519PrivateKey,
-    Ed25519PublicKey,
-)
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from nacl.bindings import crypto_sign, crypto_sign_open, crypto_sign_seed_keypair
+from nacl.exceptions import BadSignatureError
 
 from counterfoil.core.errors import CounterfoilError, NotFound
 from counterfoil.i18n import _
@@ -28,15 +30,25 @@ def key_id_of(public_raw: bytes) -> str:
     return hashlib.sha256(public_raw).hexdigest()[:16]
 
 
-def public_raw(key: Ed25519PrivateKey) -> bytes:
-    return key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+class SigningKey:
+    """An Ed25519 key from its 32-byte seed (RFC 8032 private key)."""
+
+    __slots__ = ("_secret", "public")
+
+    def __init__(self, seed: bytes) -> None:
+        self.public, self._secret = crypto_sign_seed_keypair(seed)
+
+    def sign(self, message: bytes) -> bytes:
+        return bytes(crypto_sign(message, self._secret)[:64])
 
 
 def verify_signature(public_hex: str, message: bytes, signature_hex: str) -> bool:
     try:
-        Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_hex)).verify(
-            bytes.fromhex(signature_hex), message)
-    except (InvalidSignature, ValueError):
+        signature, public = bytes.fromhex(signature_hex), bytes.fromhex(public_hex)
+        if len(signature) != 64 or len(public) != 32:
+            return False
+        crypto_sign_open(signature + message, public)
+    except (BadSignatureError, ValueError):
         return False
     return True
 
@@ -58,7 +70,7 @@ class KeyStore:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self._signers: dict[str, Ed25519PrivateKey] = {}
+        self._signers: dict[str, SigningKey] = {}
         self._hmac: dict[str, bytes] = {}
 
     def _dir(self, merchant_no: str) -> Path:
@@ -66,18 +78,17 @@ class KeyStore:
 
     def generate(self, merchant_no: str) -> tuple[str, str]:
         """Make a new signing key; return (key id, public key hex)."""
-        key = Ed25519PrivateKey.generate()
-        raw = public_raw(key)
-        key_id = key_id_of(raw)
-        secret = key.private_bytes_raw()
-        _write_secret(self._dir(merchant_no) / f"{key_id}.ed25519", secret.hex().encode())
+        seed = secrets.token_bytes(32)
+        key = SigningKey(seed)
+        key_id = key_id_of(key.public)
+        _write_secret(self._dir(merchant_no) / f"{key_id}.ed25519", seed.hex().encode())
         self._signers[key_id] = key
-        return key_id, raw.hex()
+        return key_id, key.public.hex()
 
     def has_signer(self, merchant_no: str, key_id: str) -> bool:
         return key_id in self._signers or (self._dir(merchant_no) / f"{key_id}.ed25519").exists()
 
-    def signer(self, merchant_no: str, key_id: str) -> Ed25519PrivateKey:
+    def signer(self, merchant_no: str, key_id: str) -> SigningKey:
         key = self._signers.get(key_id)
         if key is None:
             path = self._dir(merchant_no) / f"{key_id}.ed25519"
@@ -87,8 +98,8 @@ class KeyStore:
                 raise NotFound(_("the signing key {key_id} of merchant {merchant_no} is not in "
                                  "this store's key directory: entries can be verified but not "
                                  "signed"), key_id=key_id, merchant_no=merchant_no) from None
-            key = Ed25519PrivateKey.from_private_bytes(secret)
-            if key_id_of(public_raw(key)) != key_id:
+            key = SigningKey(secret)
+            if key_id_of(key.public) != key_id:
                 raise CounterfoilError(_("the key file for {key_id} holds another key"),
                                        key_id=key_id)
             self._signers[key_id] = key

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -36,6 +37,18 @@ class Counterfoil:
             return result
         with writing(self.engine) as conn:
             return job(conn)
+
+    def submit(self, job: Callable[[Connection], T]) -> Future[T]:
+        """Hand ``job`` to the writer thread and return at once (run now without one)."""
+        if self._writer is not None:
+            future: Future[T] = self._writer.submit(job)
+            return future
+        done: Future[T] = Future()
+        try:
+            done.set_result(self.write(job))
+        except Exception as exc:  # noqa: BLE001 - handed to whoever waits on the future
+            done.set_exception(exc)
+        return done
 
     def read(self, job: Callable[[Connection], T]) -> T:
         with self.engine.connect() as conn:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -26,7 +27,7 @@ from counterfoil.core.errors import Conflict, CounterfoilError, NotFound, RuleVi
 from counterfoil.core.fees import rule_for
 from counterfoil.core.models import Transaction, parse_transaction
 from counterfoil.core.rules import Standing, apply_link, check_link, fee_and_net, undo_link
-from counterfoil.i18n import _
+from counterfoil.i18n import _, translate
 from counterfoil.journal.keys import KeyStore
 from counterfoil.services.merchants import Merchant, fee_schedule, get_merchant
 from counterfoil.store import audit
@@ -73,7 +74,7 @@ class _MerchantRun:
 
 
 def payload_hash(txn: Transaction) -> str:
-    return hashlib.sha256(canonical_bytes(txn.body())).hexdigest()
+    return hashlib.sha256(canonical_bytes(txn.body(), trusted=True)).hexdigest()
 
 
 def prepare(index: int, payload: Any, hmac_for: Callable[[str], bytes | None]) -> Prepared:
@@ -269,18 +270,25 @@ class FileReport:
 CHUNK = 5_000
 
 
-def ingest_lines(run_write: Callable[[Callable[[Connection], Any]], Any], keys: KeyStore,
+def ingest_lines(submit: Callable[[Callable[[Connection], Any]], Future[Any]], keys: KeyStore,
                  lines: Iterable[bytes], actor: Actor, known: set[str],
                  progress: Callable[[int], None] | None = None) -> FileReport:
-    """Record a JSON Lines stream in chunks, each chunk one durable transaction."""
+    """Record a JSON Lines stream in chunks, each chunk one durable transaction.
+
+    While the writer records one chunk (signing and the database release the GIL), the
+    next one is read and validated here: the two overlap on two cores. A chunk's lines
+    are counted as recorded only once its commit has returned.
+    """
     report = FileReport()
 
     def hmac_for(merchant_no: str) -> bytes | None:
         return keys.hmac_key(merchant_no) if merchant_no in known else None
 
-    def flush(chunk: list[Prepared], line_nos: dict[int, int]) -> None:
-        results = run_write(lambda conn: record(conn, keys, chunk, actor))
-        for result in results:
+    def account(pending: tuple[Future[Any], dict[int, int]] | None) -> None:
+        if pending is None:
+            return
+        future, line_nos = pending
+        for result in future.result():
             if result.status == "recorded":
                 report.recorded += 1
             elif result.status == "duplicate":
@@ -293,7 +301,14 @@ def ingest_lines(run_write: Callable[[Callable[[Connection], Any]], Any], keys: 
                                         "reason": result.error.render()})
             if result.entry:
                 report.merchants.add(result.entry["merchant_no"])
+        if progress:
+            progress(max(line_nos.values(), default=report.lines))
 
+    def send(chunk: list[Prepared], line_nos: dict[int, int]) -> tuple[Future[Any],
+                                                                       dict[int, int]]:
+        return submit(lambda conn: record(conn, keys, chunk, actor)), line_nos
+
+    pending: tuple[Future[Any], dict[int, int]] | None = None
     chunk: list[Prepared] = []
     line_nos: dict[int, int] = {}
     for number, raw in enumerate(lines, start=1):
@@ -305,18 +320,19 @@ def ingest_lines(run_write: Callable[[Callable[[Connection], Any]], Any], keys: 
             payload = orjson.loads(text)
         except orjson.JSONDecodeError:
             report.rejected.append({"line": number, "status": "invalid", "code": "invalid",
-                                    "reason": _("not a JSON object")})
+                                    "field": None, "reason": translate(_("not valid JSON"))})
             continue
         index = len(line_nos)
         line_nos[index] = number
         chunk.append(prepare(index, payload, hmac_for))
         if len(chunk) >= CHUNK:
-            flush(chunk, line_nos)
+            account(pending)
+            pending = send(chunk, line_nos)
             chunk, line_nos = [], {}
-            if progress:
-                progress(number)
+    account(pending)
     if chunk:
-        flush(chunk, line_nos)
+        account(send(chunk, line_nos))
+    report.rejected.sort(key=lambda item: int(item["line"]))
     if progress:
         progress(report.lines)
     return report
