@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, settings as hypothesis_settings
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import create_engine, text
 
 from counterfoil.config import Settings
@@ -27,11 +28,13 @@ from pgserver import PgServer
 
 # Property tests check behaviour, not speed: on a busy 2-core machine, no deadlines.
 hypothesis_settings.register_profile(
-    "counterfoil", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    "counterfoil", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 hypothesis_settings.load_profile("counterfoil")
 
-DATABASES = [d for d in os.environ.get("COUNTERFOIL_TEST_DATABASES",
-                                       "sqlite,postgresql").split(",") if d]
+DATABASES = [
+    d for d in os.environ.get("COUNTERFOIL_TEST_DATABASES", "sqlite,postgresql").split(",") if d
+]
 MERCHANT = "102310048993424"
 OTHER_MERCHANT = "102310048990001"
 TERMINAL = "TERM0001"
@@ -100,11 +103,20 @@ def shop(cf: Counterfoil) -> dict[str, Any]:
 def sale(**overrides: Any) -> dict[str, Any]:
     """A card sale payload as a terminal sends it; override any field."""
     payload: dict[str, Any] = {
-        "merchant_no": MERCHANT, "terminal_id": TERMINAL, "batch_no": "000001",
-        "trace_no": "000001", "type": "sale", "channel": "credit", "amount": 476800,
-        "currency": "CNY", "terminal_time": "2026-11-20T14:05:09+08:00",
-        "rrn": "000049993190", "auth_code": "123456", "card": "622202******0123",
-        "entry_mode": "chip", "operator": "01",
+        "merchant_no": MERCHANT,
+        "terminal_id": TERMINAL,
+        "batch_no": "000001",
+        "trace_no": "000001",
+        "type": "sale",
+        "channel": "credit",
+        "amount": 476800,
+        "currency": "CNY",
+        "terminal_time": "2026-11-20T14:05:09+08:00",
+        "rrn": "000049993190",
+        "auth_code": "123456",
+        "card": "622202******0123",
+        "entry_mode": "chip",
+        "operator": "01",
     }
     payload.update(overrides)
     return payload

@@ -23,14 +23,21 @@ def env_for(settings: Settings) -> dict[str, str]:
     return env
 
 
-def run_cli(settings: Settings, *args: str, stdin: bytes | None = None,
-            check: bool = True) -> subprocess.CompletedProcess[bytes]:
-    result = subprocess.run([sys.executable, "-m", "counterfoil.cli.main", *args],
-                            env=env_for(settings), input=stdin, capture_output=True,
-                            timeout=300)
+def run_cli(
+    settings: Settings, *args: str, stdin: bytes | None = None, check: bool = True
+) -> subprocess.CompletedProcess[bytes]:
+    result = subprocess.run(
+        [sys.executable, "-m", "counterfoil.cli.main", *args],
+        env=env_for(settings),
+        input=stdin,
+        capture_output=True,
+        timeout=300,
+    )
     if check and result.returncode != 0:
-        raise AssertionError(f"counterfoil {' '.join(args)} failed ({result.returncode}): "
-                             f"{result.stderr.decode()[-2000:]}")
+        raise AssertionError(
+            f"counterfoil {' '.join(args)} failed ({result.returncode}): "
+            f"{result.stderr.decode()[-2000:]}"
+        )
     return result
 
 
@@ -49,9 +56,20 @@ class Server:
     def start(self, timeout: float = 60) -> Server:
         self._log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "counterfoil.cli.main", "serve", "--host", "127.0.0.1",
-             "--port", str(self.port)], env=env_for(self.settings), stdout=self._log,
-            stderr=self._log)
+            [
+                sys.executable,
+                "-m",
+                "counterfoil.cli.main",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ],
+            env=env_for(self.settings),
+            stdout=self._log,
+            stderr=self._log,
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -29,7 +29,7 @@ PANS = {
 
 
 def _digits_forms(pan: str) -> list[bytes]:
-    spaced = " ".join(pan[i:i + 4] for i in range(0, len(pan), 4))
+    spaced = " ".join(pan[i : i + 4] for i in range(0, len(pan), 4))
     return [pan.encode(), spaced.encode(), pan.encode("utf-16-le")]
 
 
@@ -38,8 +38,9 @@ def _files_under(root: Path) -> list[Path]:
 
 
 @pytest.mark.slow
-def test_no_full_card_number_is_ever_written(settings: Settings, tmp_path: Path,
-                                             request: pytest.FixtureRequest) -> None:
+def test_no_full_card_number_is_ever_written(
+    settings: Settings, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     cf = Counterfoil.open(settings, upgrade=False)
     add_merchant(cf, MERCHANT, "测试便利店")
     _, token = add_terminal(cf, MERCHANT, TERMINAL)
@@ -48,20 +49,34 @@ def test_no_full_card_number_is_ever_written(settings: Settings, tmp_path: Path,
 
     server = Server(settings, tmp_path / "server.log").start()
     try:
-        with httpx.Client(base_url=server.url, timeout=30,
-                          headers={"Authorization": f"Bearer {token}"}) as client:
+        with httpx.Client(
+            base_url=server.url, timeout=30, headers={"Authorization": f"Bearer {token}"}
+        ) as client:
             one = client.post("/api/v1/transactions", json=sale(card=PANS["api_one"]))
             assert one.status_code == 201, one.text
-            batch = client.post("/api/v1/transactions/batch", json={"transactions": [
-                sale(trace_no="000002", rrn="000000000002", card=PANS["api_batch"]),
-                sale(trace_no="000003", rrn="000000000003",
-                     remarks=f"card {PANS['batch_remarks']} tapped twice")]})
+            batch = client.post(
+                "/api/v1/transactions/batch",
+                json={
+                    "transactions": [
+                        sale(trace_no="000002", rrn="000000000002", card=PANS["api_batch"]),
+                        sale(
+                            trace_no="000003",
+                            rrn="000000000003",
+                            remarks=f"card {PANS['batch_remarks']} tapped twice",
+                        ),
+                    ]
+                },
+            )
             assert batch.json()["counts"] == {"recorded": 2}
-            remark = client.post("/api/v1/transactions", json=sale(
-                trace_no="000004", rrn="000000000004", remarks=f"PAN {PANS['remarks']}"))
+            remark = client.post(
+                "/api/v1/transactions",
+                json=sale(trace_no="000004", rrn="000000000004", remarks=f"PAN {PANS['remarks']}"),
+            )
             assert remark.status_code == 201
-            refused = client.post("/api/v1/transactions", json=sale(
-                trace_no="000005", rrn="000000000005", card=PANS["refused"], amount=-1))
+            refused = client.post(
+                "/api/v1/transactions",
+                json=sale(trace_no="000005", rrn="000000000005", card=PANS["refused"], amount=-1),
+            )
             assert refused.status_code == 422
             for response in (one, batch, remark, refused):
                 outputs.append(response.content)
@@ -73,12 +88,16 @@ def test_no_full_card_number_is_ever_written(settings: Settings, tmp_path: Path,
         server.stop()
 
     jsonl = tmp_path / "upload.jsonl"
-    jsonl.write_bytes(orjson.dumps(sale(trace_no="000006", rrn="000000000006",
-                                        card=PANS["cli_file"])) + b"\n")
+    jsonl.write_bytes(
+        orjson.dumps(sale(trace_no="000006", rrn="000000000006", card=PANS["cli_file"])) + b"\n"
+    )
     outputs.append(run_cli(settings, "ingest", str(jsonl), "--json").stdout)
-    for args in (("transactions", "search", "-m", MERCHANT, "--json"),
-                 ("transactions", "show", "TERM0001:000001:000006", "--json"),
-                 ("checkpoint", "export", "-m", MERCHANT), ("verify", "--full", "--json")):
+    for args in (
+        ("transactions", "search", "-m", MERCHANT, "--json"),
+        ("transactions", "show", "TERM0001:000001:000006", "--json"),
+        ("checkpoint", "export", "-m", MERCHANT),
+        ("verify", "--full", "--json"),
+    ):
         result = run_cli(settings, *args)
         outputs.append(result.stdout + result.stderr)
     assert b"5555******4444" in outputs[-4] or b"555555******4444" in outputs[-4]
@@ -91,14 +110,17 @@ def test_no_full_card_number_is_ever_written(settings: Settings, tmp_path: Path,
             conn.execute(text("CHECKPOINT"))
         store.close()
         places += _files_under(server_pg.data)
-    assert any(name.endswith("-wal") for name in live) or any("pg_wal" in str(p)
-                                                              for p in places)
+    assert any(name.endswith("-wal") for name in live) or any("pg_wal" in str(p) for p in places)
     blobs = {str(p): p.read_bytes() for p in places}
     blobs.update(live)
     blobs.update({f"output {i}": out for i, out in enumerate(outputs)})
-    found: list[Any] = [(door, where) for door, pan in PANS.items()
-                        for where, blob in blobs.items()
-                        for form in _digits_forms(pan) if form in blob]
+    found: list[Any] = [
+        (door, where)
+        for door, pan in PANS.items()
+        for where, blob in blobs.items()
+        for form in _digits_forms(pan)
+        if form in blob
+    ]
     assert not found, f"full card numbers found: {found}"
     # The masked forms did arrive, so the search looked at the right bytes.
     assert any(b"622202******0128" in blob for blob in blobs.values())

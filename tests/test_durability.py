@@ -23,8 +23,9 @@ ROUNDS = 20
 BATCH = 200
 
 
-def _send_until_killed(url: str, token: str, round_no: int, acked: set[str],
-                       stop: threading.Event) -> None:
+def _send_until_killed(
+    url: str, token: str, round_no: int, acked: set[str], stop: threading.Event
+) -> None:
     """Send batches as fast as the server takes them; remember what it acknowledged."""
     headers = {"Authorization": f"Bearer {token}"}
     trace = 0
@@ -35,11 +36,16 @@ def _send_until_killed(url: str, token: str, round_no: int, acked: set[str],
             items = []
             for _ in range(BATCH):
                 trace += 1
-                items.append(sale(batch_no=f"{round_no:06d}", trace_no=f"{trace:06d}",
-                                  rrn=f"{round_no:04d}{trace:08d}", amount=1000 + trace))
+                items.append(
+                    sale(
+                        batch_no=f"{round_no:06d}",
+                        trace_no=f"{trace:06d}",
+                        rrn=f"{round_no:04d}{trace:08d}",
+                        amount=1000 + trace,
+                    )
+                )
             try:
-                response = client.post("/api/v1/transactions/batch",
-                                       json={"transactions": items})
+                response = client.post("/api/v1/transactions/batch", json={"transactions": items})
             except httpx.HTTPError:
                 return  # the server was killed mid-request: that batch was never acknowledged
             if response.status_code != 200:
@@ -51,8 +57,7 @@ def _send_until_killed(url: str, token: str, round_no: int, acked: set[str],
 
 
 @pytest.mark.slow
-def test_sigkill_under_load_loses_nothing_acknowledged(settings: Settings,
-                                                       tmp_path: Path) -> None:
+def test_sigkill_under_load_loses_nothing_acknowledged(settings: Settings, tmp_path: Path) -> None:
     cf = Counterfoil.open(settings, upgrade=False)
     add_merchant(cf, MERCHANT, "测试便利店")
     _, token = add_terminal(cf, MERCHANT, TERMINAL)
@@ -62,8 +67,9 @@ def test_sigkill_under_load_loses_nothing_acknowledged(settings: Settings,
     for round_no in range(1, ROUNDS + 1):
         server = Server(settings, tmp_path / "server.log").start()
         stop = threading.Event()
-        sender = threading.Thread(target=_send_until_killed,
-                                  args=(server.url, token, round_no, acked, stop))
+        sender = threading.Thread(
+            target=_send_until_killed, args=(server.url, token, round_no, acked, stop)
+        )
         sender.start()
         time.sleep(chance.uniform(0.2, 1.2))
         server.kill()
@@ -75,9 +81,14 @@ def test_sigkill_under_load_loses_nothing_acknowledged(settings: Settings,
     cf = Counterfoil.open(settings, upgrade=False)
     try:
         with cf.engine.connect() as conn:
-            stored = set(conn.execute(select(journal_entries.c.idem_key).where(
-                journal_entries.c.merchant_no == MERCHANT,
-                journal_entries.c.idem_key.is_not(None))).scalars())
+            stored = set(
+                conn.execute(
+                    select(journal_entries.c.idem_key).where(
+                        journal_entries.c.merchant_no == MERCHANT,
+                        journal_entries.c.idem_key.is_not(None),
+                    )
+                ).scalars()
+            )
         missing = acked - stored
         assert not missing, f"{len(missing)} acknowledged transactions lost, e.g. {min(missing)}"
         [report] = verification.verify(cf, MERCHANT, full=True)
@@ -85,5 +96,3 @@ def test_sigkill_under_load_loses_nothing_acknowledged(settings: Settings,
         assert report.entries == len(stored) + 1  # + genesis: nothing half-written
     finally:
         cf.close()
-
-

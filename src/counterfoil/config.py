@@ -34,6 +34,9 @@ class Settings:
 
 def load_settings(home: str | Path | None = None, database_url: str | None = None) -> Settings:
     root = Path(home or os.environ.get("COUNTERFOIL_HOME") or default_home()).expanduser()
-    url = database_url or os.environ.get("COUNTERFOIL_DATABASE_URL") or (
-        f"sqlite:///{root / 'counterfoil.db'}")
+    url = (
+        database_url
+        or os.environ.get("COUNTERFOIL_DATABASE_URL")
+        or (f"sqlite:///{root / 'counterfoil.db'}")
+    )
     return Settings(home=root.resolve(), database_url=url)

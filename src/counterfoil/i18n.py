@@ -38,9 +38,7 @@ def _catalogue(locale: str) -> dict[str, str]:
         return {}
     with path.open("rb") as handle:
         catalog = read_po(handle, locale=locale)
-    return {
-        str(m.id): str(m.string) for m in catalog if m.id and m.string and not m.fuzzy
-    }
+    return {str(m.id): str(m.string) for m in catalog if m.id and m.string and not m.fuzzy}
 
 
 def normalise_locale(value: str | None) -> str:

@@ -17,14 +17,56 @@ from counterfoil.core.fees import (
 )
 
 SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "samples"
-ZM_WIDTHS = [3, 11, 11, 6, 10, 19, 12, 4, 2, 21, 2, 32, 2, 6, 10, 13, 13, 4, 15, 2, 2, 6, 2, 4,
-             32, 1, 21, 15, 1, 15, 32, 13, 13, 8, 32, 13, 13, 12, 2, 1, 32, 98]
+ZM_WIDTHS = [
+    3,
+    11,
+    11,
+    6,
+    10,
+    19,
+    12,
+    4,
+    2,
+    21,
+    2,
+    32,
+    2,
+    6,
+    10,
+    13,
+    13,
+    4,
+    15,
+    2,
+    2,
+    6,
+    2,
+    4,
+    32,
+    1,
+    21,
+    15,
+    1,
+    15,
+    32,
+    13,
+    13,
+    8,
+    32,
+    13,
+    13,
+    12,
+    2,
+    1,
+    32,
+    98,
+]
 
 
 def _zm_fields(line: str) -> list[str]:
     fields, pos = [], 0
     for width in ZM_WIDTHS:
-        fields.append(line[pos:pos + width])
+        fields.append(line[pos : pos + width])
         pos += width + 1  # one space between fields
     return fields
 
@@ -50,9 +92,13 @@ def test_unionpay_sample_fees_come_out_to_the_fen() -> None:
 
 def test_default_schedule_is_the_one_the_guides_quote() -> None:
     rates = {r.channel: (format_rate(r.rate_ppm), r.cap) for r in DEFAULT_RULES}
-    assert rates == {"credit": ("0.60%", None), "debit": ("0.50%", 2000),
-                     "wechat": ("0.38%", None), "alipay": ("0.38%", None),
-                     "unionpay_qr": ("0.38%", None)}
+    assert rates == {
+        "credit": ("0.60%", None),
+        "debit": ("0.50%", 2000),
+        "wechat": ("0.38%", None),
+        "alipay": ("0.38%", None),
+        "unionpay_qr": ("0.38%", None),
+    }
 
 
 def test_debit_fee_is_capped_at_twenty_yuan() -> None:
@@ -71,22 +117,26 @@ def test_fees_round_half_up_to_the_fen() -> None:
 
 
 def test_the_rule_in_force_is_the_latest_effective_one() -> None:
-    rules = [FeeRule("credit", 6000, effective_from=date(2020, 1, 1)),
-             FeeRule("credit", 5500, effective_from=date(2026, 11, 1))]
+    rules = [
+        FeeRule("credit", 6000, effective_from=date(2020, 1, 1)),
+        FeeRule("credit", 5500, effective_from=date(2026, 11, 1)),
+    ]
     assert rule_for(rules, "credit", date(2026, 10, 31)).rate_ppm == 6000  # type: ignore[union-attr]
     assert rule_for(rules, "credit", date(2026, 11, 1)).rate_ppm == 5500  # type: ignore[union-attr]
     assert rule_for(rules, "credit", date(2019, 1, 1)) is None
     assert rule_for(rules, "wechat", date(2026, 11, 1)) is None
 
 
-@pytest.mark.parametrize(("policy", "refund", "void", "back"), [
-    ("pro_rata", 238400, False, 1431),  # half of 4,768.00 returns half of 28.61, half-up
-    ("pro_rata", 476800, True, 2861),
-    ("full", 100, False, 2861),
-    ("none", 476800, True, 0),
-])
-def test_refunds_return_the_fee_by_policy(policy: str, refund: int, void: bool,
-                                          back: int) -> None:
+@pytest.mark.parametrize(
+    ("policy", "refund", "void", "back"),
+    [
+        ("pro_rata", 238400, False, 1431),  # half of 4,768.00 returns half of 28.61, half-up
+        ("pro_rata", 476800, True, 2861),
+        ("full", 100, False, 2861),
+        ("none", 476800, True, 0),
+    ],
+)
+def test_refunds_return_the_fee_by_policy(policy: str, refund: int, void: bool, back: int) -> None:
     assert returned_fee(2861, 476800, refund, policy, void=void) == back
 
 

@@ -17,29 +17,34 @@ def errors_of(payload: dict[str, Any]) -> dict[str, str]:
 
 def test_a_good_sale_parses_and_masks_its_card() -> None:
     txn = parse_transaction(sale(card="6222021234567890128"), b"k" * 32)
-    assert txn.amount == 476800 and txn.card is not None
+    assert txn.amount == 476800
+    assert txn.card is not None
     assert txn.body()["card"] == "622202******0128"
     assert txn.key() == "T|TERM0001|000001|000001"
 
 
-@pytest.mark.parametrize(("field", "value", "expected"), [
-    ("merchant_no", "12345", "15 digits"),
-    ("terminal_id", "term1", "8 characters"),
-    ("batch_no", "1", "6 digits"),
-    ("trace_no", 12, "6 digits"),
-    ("type", "purchase", "sale, void"),
-    ("channel", "cash", "credit, debit"),
-    ("amount", 12.5, "whole number of fen"),
-    ("amount", 0, "from 1"),
-    ("amount", True, "whole number of fen"),
-    ("currency", "XXX", "ISO 4217"),
-    ("terminal_time", "2026-11-20 14:05:09", "with its offset"),
-    ("rrn", "12", "12 letters or digits"),
-    ("entry_mode", "telepathy", "chip"),
-    ("offline", "yes", "true or false"),
-])
-def test_each_bad_field_is_named_with_what_was_expected(field: str, value: object,
-                                                        expected: str) -> None:
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("merchant_no", "12345", "15 digits"),
+        ("terminal_id", "term1", "8 characters"),
+        ("batch_no", "1", "6 digits"),
+        ("trace_no", 12, "6 digits"),
+        ("type", "purchase", "sale, void"),
+        ("channel", "cash", "credit, debit"),
+        ("amount", 12.5, "whole number of fen"),
+        ("amount", 0, "from 1"),
+        ("amount", True, "whole number of fen"),
+        ("currency", "XXX", "ISO 4217"),
+        ("terminal_time", "2026-11-20 14:05:09", "with its offset"),
+        ("rrn", "12", "12 letters or digits"),
+        ("entry_mode", "telepathy", "chip"),
+        ("offline", "yes", "true or false"),
+    ],
+)
+def test_each_bad_field_is_named_with_what_was_expected(
+    field: str, value: object, expected: str
+) -> None:
     found = errors_of(sale(**{field: value}))
     assert field in found
     assert expected in found[field]

@@ -8,10 +8,19 @@ from counterfoil.core.errors import ValidationError
 from counterfoil.core.money import Money, div_half_up, format_amount, parse_amount
 
 
-@pytest.mark.parametrize(("text", "fen"), [
-    ("4768.00", 476800), ("4,786.00", 478600), ("-0.01", -1), ("12.5", 1250), ("0", 0),
-    ("¥1,234.56", 123456), ("0.10000", 10), ("+3.20", 320),
-])
+@pytest.mark.parametrize(
+    ("text", "fen"),
+    [
+        ("4768.00", 476800),
+        ("4,786.00", 478600),
+        ("-0.01", -1),
+        ("12.5", 1250),
+        ("0", 0),
+        ("¥1,234.56", 123456),
+        ("0.10000", 10),
+        ("+3.20", 320),
+    ],
+)
 def test_parse_amount_is_exact(text: str, fen: int) -> None:
     assert parse_amount(text) == fen
 
@@ -40,9 +49,17 @@ def test_money_refuses_mixing_currencies() -> None:
         Money(100, "CNY") + Money(100, "USD")
 
 
-@pytest.mark.parametrize(("num", "den", "expected"), [
-    (5, 10, 1), (4, 10, 0), (15, 10, 2), (-5, 10, -1), (-4, 10, 0), (2860_8, 10, 2861),
-])
+@pytest.mark.parametrize(
+    ("num", "den", "expected"),
+    [
+        (5, 10, 1),
+        (4, 10, 0),
+        (15, 10, 2),
+        (-5, 10, -1),
+        (-4, 10, 0),
+        (2860_8, 10, 2861),
+    ],
+)
 def test_div_half_up_rounds_ties_away_from_zero(num: int, den: int, expected: int) -> None:
     assert div_half_up(num, den) == expected
 

@@ -19,15 +19,17 @@ from counterfoil.core.rules import (
 
 RULES = MerchantRules()
 T0 = "2026-11-20T06:05:09.000000Z"
-SALE = Standing(seq=2, type="sale", channel="credit", amount=476800, fee=2861, net=473939,
-                terminal_time_utc=T0)
+SALE = Standing(
+    seq=2, type="sale", channel="credit", amount=476800, fee=2861, net=473939, terminal_time_utc=T0
+)
 PREAUTH = replace(SALE, seq=3, type="preauth", amount=100000, fee=0, net=0)
 LINK = {"batch_no": "000001", "trace_no": "000001"}
 
 
 def txn(kind: str, amount: int, when: str = "2026-11-21T10:00:00+08:00") -> object:
-    return parse_transaction(sale(type=kind, amount=amount, trace_no="000009", original=LINK,
-                                  terminal_time=when))
+    return parse_transaction(
+        sale(type=kind, amount=amount, trace_no="000009", original=LINK, terminal_time=when)
+    )
 
 
 def refused(kind: str, amount: int, original: Standing | None, **kw: str) -> str:
@@ -55,11 +57,15 @@ def test_refunds_cannot_exceed_what_is_left() -> None:
 def test_completion_rules() -> None:
     assert refused("completion", 115001, PREAUTH) == "completion_above_tolerance"
     assert refused("completion", 100000, replace(PREAUTH, status="completed")) == (
-        "preauth_completed")
+        "preauth_completed"
+    )
     assert refused("completion", 100000, replace(PREAUTH, status="cancelled")) == (
-        "preauth_cancelled")
-    assert refused("completion", 100000, PREAUTH,
-                   when="2026-12-21T10:00:00+08:00") == "preauth_expired"
+        "preauth_cancelled"
+    )
+    assert (
+        refused("completion", 100000, PREAUTH, when="2026-12-21T10:00:00+08:00")
+        == "preauth_expired"
+    )
     check_link(txn("completion", 115000), PREAUTH, RULES)  # type: ignore[arg-type]
 
 
@@ -75,14 +81,22 @@ def test_a_refund_cannot_point_at_a_preauth() -> None:
 def test_fees_follow_the_money() -> None:
     credit = FeeRule("credit", 6000)
     assert fee_and_net(txn("refund", 238400), credit, SALE, RULES) == (  # type: ignore[arg-type]
-        -1431, -(238400 - 1431))
+        -1431,
+        -(238400 - 1431),
+    )
     assert fee_and_net(txn("void", 476800), credit, SALE, RULES) == (  # type: ignore[arg-type]
-        -2861, -473939)
+        -2861,
+        -473939,
+    )
     assert fee_and_net(txn("reversal", 476800), credit, SALE, RULES) == (  # type: ignore[arg-type]
-        -2861, -473939)
+        -2861,
+        -473939,
+    )
     keep = MerchantRules(refund_fee_policy="none")
     assert fee_and_net(txn("refund", 476800), credit, SALE, keep) == (  # type: ignore[arg-type]
-        0, -476800)
+        0,
+        -476800,
+    )
 
 
 def test_reversing_a_refund_restores_what_was_left() -> None:

@@ -426,3 +426,20 @@ def test_consistency_proofs_verify_and_tampering_fails(
     for other in range(1, new + 1) if proof else ():  # a proof holds for its own old size only
         if other != old:
             assert not verify_consistency(other, new, root(hashes[:other]), new_root, proof)
+
+
+@given(
+    st.lists(st.binary(min_size=32, max_size=32), max_size=300),
+    st.lists(st.integers(0, 300), max_size=6),
+)
+def test_extend_in_pieces_equals_appending_one_by_one(leaves: list[bytes], cuts: list[int]) -> None:
+    by_one, by_block = CompactRange(), CompactRange()
+    for leaf in leaves:
+        by_one.append(leaf)
+    start = 0
+    for cut in [*sorted(c for c in cuts if c <= len(leaves)), len(leaves)]:
+        by_block.extend(leaves[start:cut])
+        assert by_block.root() == root(leaves[:cut]) if cut else True
+        start = cut
+    assert by_block.size == by_one.size
+    assert by_block.root() == by_one.root()

@@ -20,8 +20,7 @@ from counterfoil.store.schema import APPEND_ONLY
 @pytest.fixture
 def journal(cf: Counterfoil, shop: Any) -> Counterfoil:
     """Genesis + 12 sales, a checkpoint after the sixth entry, six more after it."""
-    payloads = [sale(trace_no=f"{n:06d}", rrn=f"{n:012d}", amount=10_000 + n)
-                for n in range(1, 13)]
+    payloads = [sale(trace_no=f"{n:06d}", rrn=f"{n:012d}", amount=10_000 + n) for n in range(1, 13)]
     items = ingest.prepare_all(payloads[:5], cf.keys.hmac_key)
     cf.write(lambda conn: ingest.record(conn, cf.keys, items, Actor("t")))
     verification.make_checkpoint(cf, MERCHANT)
@@ -51,8 +50,12 @@ def problem(cf: Counterfoil, *, full: bool = False) -> tuple[int | None, str | N
 
 def body_of(cf: Counterfoil, seq: int) -> str:
     with cf.engine.connect() as conn:
-        return str(conn.execute(text("SELECT body FROM journal_entries WHERE merchant_no = :m "
-                                     "AND seq = :s"), {"m": MERCHANT, "s": seq}).scalar())
+        return str(
+            conn.execute(
+                text("SELECT body FROM journal_entries WHERE merchant_no = :m AND seq = :s"),
+                {"m": MERCHANT, "s": seq},
+            ).scalar()
+        )
 
 
 def test_an_untouched_journal_verifies_fully(journal: Counterfoil) -> None:
@@ -67,13 +70,17 @@ def test_one_byte_of_one_amount_in_the_signed_body(journal: Counterfoil) -> None
     assert altered != body
     intrude(journal, "UPDATE journal_entries SET body = :b WHERE seq = 4", params={"b": altered})
     seq, why = problem(journal)
-    assert seq == 4 and why is not None and "altered" in why
+    assert seq == 4
+    assert why is not None
+    assert "altered" in why
 
 
 def test_one_byte_of_the_amount_column(journal: Counterfoil) -> None:
     intrude(journal, "UPDATE journal_entries SET amount = 10013 WHERE seq = 9")
     seq, why = problem(journal)
-    assert seq == 9 and why is not None and "amount" in why
+    assert seq == 9
+    assert why is not None
+    assert "amount" in why
 
 
 def test_a_deleted_row(journal: Counterfoil) -> None:
@@ -84,14 +91,18 @@ def test_a_deleted_row(journal: Counterfoil) -> None:
 def test_a_deleted_last_row(journal: Counterfoil) -> None:
     intrude(journal, "DELETE FROM journal_entries WHERE seq = 13")
     seq, why = problem(journal)
-    assert seq == 13 and why is not None and "head" in why
+    assert seq == 13
+    assert why is not None
+    assert "head" in why
 
 
 def test_two_swapped_rows(journal: Counterfoil) -> None:
-    intrude(journal,
-            "UPDATE journal_entries SET seq = -10 WHERE seq = 10",
-            "UPDATE journal_entries SET seq = 10 WHERE seq = 11",
-            "UPDATE journal_entries SET seq = 11 WHERE seq = -10")
+    intrude(
+        journal,
+        "UPDATE journal_entries SET seq = -10 WHERE seq = 10",
+        "UPDATE journal_entries SET seq = 10 WHERE seq = 11",
+        "UPDATE journal_entries SET seq = 11 WHERE seq = -10",
+    )
     assert problem(journal)[0] == 10
 
 
@@ -103,71 +114,99 @@ def _forge(conn: Connection, seq: int, prev_hash: str) -> dict[str, Any]:
     data = dict(orjson.loads(body_of_conn(conn, 2))["data"], trace_no="999999", amount=99_999)
     from datetime import UTC, datetime
 
-    sealed = seal(make_body(merchant_no=MERCHANT, seq=seq, prev_hash=prev_hash,
-                            kind="transaction", recorded_at=datetime.now(UTC),
-                            key_id=str(key_id), data=data))
+    sealed = seal(
+        make_body(
+            merchant_no=MERCHANT,
+            seq=seq,
+            prev_hash=prev_hash,
+            kind="transaction",
+            recorded_at=datetime.now(UTC),
+            key_id=str(key_id),
+            data=data,
+        )
+    )
     signature = Ed25519PrivateKey.generate().sign(signing_message(sealed.entry_hash)).hex()
-    return {"seq": seq, "body": sealed.body_bytes.decode(), "hash": sealed.entry_hash,
-            "prev": prev_hash, "key": key_id, "sig": signature}
+    return {
+        "seq": seq,
+        "body": sealed.body_bytes.decode(),
+        "hash": sealed.entry_hash,
+        "prev": prev_hash,
+        "key": key_id,
+        "sig": signature,
+    }
 
 
 def body_of_conn(conn: Connection, seq: int) -> str:
-    return str(conn.execute(text("SELECT body FROM journal_entries WHERE seq = :s"),
-                            {"s": seq}).scalar())
+    return str(
+        conn.execute(text("SELECT body FROM journal_entries WHERE seq = :s"), {"s": seq}).scalar()
+    )
 
 
-INSERT = ("INSERT INTO journal_entries (merchant_no, seq, kind, body, entry_hash, prev_hash, "
-          "key_id, signature, recorded_at, type, channel, amount, fee, net, currency, "
-          "terminal_id, batch_no, trace_no, rrn, auth_code, card_bin, card_last4, offline, "
-          "terminal_time) SELECT merchant_no, :seq, kind, :body, :hash, :prev, :key, :sig, "
-          "recorded_at, type, channel, 99999, fee, net, currency, terminal_id, batch_no, "
-          "'999999', rrn, auth_code, card_bin, card_last4, offline, terminal_time "
-          "FROM journal_entries WHERE seq = 2")
+INSERT = (
+    "INSERT INTO journal_entries (merchant_no, seq, kind, body, entry_hash, prev_hash, "
+    "key_id, signature, recorded_at, type, channel, amount, fee, net, currency, "
+    "terminal_id, batch_no, trace_no, rrn, auth_code, card_bin, card_last4, offline, "
+    "terminal_time) SELECT merchant_no, :seq, kind, :body, :hash, :prev, :key, :sig, "
+    "recorded_at, type, channel, 99999, fee, net, currency, terminal_id, batch_no, "
+    "'999999', rrn, auth_code, card_bin, card_last4, offline, terminal_time "
+    "FROM journal_entries WHERE seq = 2"
+)
 
 
 def test_a_forged_row_appended_with_its_head_moved(journal: Counterfoil) -> None:
     """The forger chains correctly and moves the head too: only the signature gives it away."""
     with journal.engine.connect() as conn:
-        head = conn.execute(text("SELECT head_hash FROM chain_heads WHERE chain = :m"),
-                            {"m": MERCHANT}).scalar()
+        head = conn.execute(
+            text("SELECT head_hash FROM chain_heads WHERE chain = :m"), {"m": MERCHANT}
+        ).scalar()
         forged = _forge(conn, 14, str(head))
-    intrude(journal, INSERT, "UPDATE chain_heads SET seq = 14, head_hash = :hash "
-            f"WHERE chain = '{MERCHANT}'", params=forged)
+    intrude(
+        journal,
+        INSERT,
+        f"UPDATE chain_heads SET seq = 14, head_hash = :hash WHERE chain = '{MERCHANT}'",  # noqa: S608
+        params=forged,
+    )
     seq, why = problem(journal)
-    assert seq == 14 and why is not None and "signature" in why
+    assert seq == 14
+    assert why is not None
+    assert "signature" in why
 
 
 def test_a_forged_row_inserted_in_the_middle(journal: Counterfoil) -> None:
     with journal.engine.connect() as conn:
-        prev = conn.execute(text("SELECT entry_hash FROM journal_entries WHERE seq = 10")
-                            ).scalar()
+        prev = conn.execute(text("SELECT entry_hash FROM journal_entries WHERE seq = 10")).scalar()
         forged = _forge(conn, 11, str(prev))
-    intrude(journal, "UPDATE journal_entries SET seq = seq + 1000 WHERE seq > 10",
-            INSERT, params=forged)
+    intrude(
+        journal, "UPDATE journal_entries SET seq = seq + 1000 WHERE seq > 10", INSERT, params=forged
+    )
     assert problem(journal)[0] == 12  # the forgery chains on 10; entry 12 is gone
 
 
-def test_rewriting_history_before_a_checkpoint_breaks_its_merkle_root(
-        journal: Counterfoil) -> None:
+def test_rewriting_history_before_a_checkpoint_breaks_its_merkle_root(journal: Counterfoil) -> None:
     """Rebuild entries 3..13 with a stolen-key-free chain: hashes chain, but the signed root,
     and the signatures, do not match."""
     body = body_of(journal, 3).replace('"amount":10002', '"amount":1')
     import hashlib
 
     new_hash = hashlib.sha256(body.encode()).hexdigest()
-    intrude(journal, "UPDATE journal_entries SET body = :b, entry_hash = :h, amount = 1 "
-            "WHERE seq = 3", params={"b": body, "h": new_hash})
+    intrude(
+        journal,
+        "UPDATE journal_entries SET body = :b, entry_hash = :h, amount = 1 WHERE seq = 3",
+        params={"b": body, "h": new_hash},
+    )
     seq, why = problem(journal)
-    assert seq == 4 and why is not None and "chain" in why  # entry 4 no longer follows
+    assert seq == 4
+    assert why is not None
+    assert "chain" in why
 
 
 def test_key_rotation_keeps_old_entries_verifiable(journal: Counterfoil) -> None:
     old = body_of(journal, 2)
     new_key = rotate_key(journal, MERCHANT)
-    items = ingest.prepare_all([sale(trace_no="000100", rrn="000000000100")],
-                               journal.keys.hmac_key)
+    items = ingest.prepare_all([sale(trace_no="000100", rrn="000000000100")], journal.keys.hmac_key)
     [result] = journal.write(lambda conn: ingest.record(conn, journal.keys, items, Actor("t")))
-    assert result.status == "recorded" and result.entry is not None
+    assert result.status == "recorded"
+    assert result.entry is not None
     newest = orjson.loads(body_of(journal, result.entry["seq"]))
     assert newest["key_id"] == new_key != orjson.loads(old)["key_id"]
     [report] = verification.verify(journal, MERCHANT, full=True)
@@ -183,6 +222,5 @@ def test_checkpoint_export_is_verifiable_by_a_third_party(journal: Counterfoil) 
     assert doc["tree_size"] == 13
     Ed25519PublicKey.from_public_bytes(bytes.fromhex(doc["public_key"])).verify(
         bytes.fromhex(doc["signature"]),
-        checkpoint_message(MERCHANT, 13, doc["root_hash"], doc["created_at"], doc["key_id"]))
-
-
+        checkpoint_message(MERCHANT, 13, doc["root_hash"], doc["created_at"], doc["key_id"]),
+    )

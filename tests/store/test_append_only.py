@@ -9,14 +9,17 @@ from sqlalchemy.exc import DatabaseError
 from counterfoil.services.context import Counterfoil
 
 
-@pytest.mark.parametrize("statement", [
-    "UPDATE journal_entries SET amount = 1",
-    "DELETE FROM journal_entries",
-    "UPDATE audit_log SET actor = 'someone else'",
-    "DELETE FROM audit_log",
-    "DELETE FROM signing_keys",
-    "UPDATE checkpoints SET root_hash = 'x'",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE journal_entries SET amount = 1",
+        "DELETE FROM journal_entries",
+        "UPDATE audit_log SET actor = 'someone else'",
+        "DELETE FROM audit_log",
+        "DELETE FROM signing_keys",
+        "UPDATE checkpoints SET root_hash = 'x'",
+    ],
+)
 def test_append_only_tables_refuse_changes(cf: Counterfoil, shop: Any, statement: str) -> None:
     from counterfoil.services.verification import make_checkpoint
 

@@ -12,10 +12,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from counterfoil.api.responses import JSON
 
 from counterfoil import __version__
 from counterfoil.api import errors, transactions
+from counterfoil.api.responses import JSON
 from counterfoil.services.context import Counterfoil
 from counterfoil.store.db import ping
 
@@ -29,9 +29,13 @@ def create_app(cf: Counterfoil, *, on_close: Callable[[], None] | None = None) -
         if on_close:
             on_close()
 
-    app = FastAPI(title="Counterfoil", version=__version__, lifespan=lifespan,
-                  default_response_class=JSON,
-                  description="Keeps, proves and reconciles point-of-sale records.")
+    app = FastAPI(
+        title="Counterfoil",
+        version=__version__,
+        lifespan=lifespan,
+        default_response_class=JSON,
+        description="Keeps, proves and reconciles point-of-sale records.",
+    )
     app.state.cf = cf
     errors.install(app)
     app.include_router(transactions.router)
@@ -44,7 +48,7 @@ def create_app(cf: Counterfoil, *, on_close: Callable[[], None] | None = None) -
     async def ready() -> JSON:
         try:
             await asyncio.to_thread(ping, cf.engine)
-        except Exception as exc:  # noqa: BLE001 - readiness reports, it does not raise
+        except Exception as exc:
             return errors.error_response(503, "store_unavailable", str(exc)[:200])
         return JSON({"status": "ready"})
 

@@ -11,9 +11,9 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from counterfoil.api.responses import JSON
 from starlette.exceptions import HTTPException
 
+from counterfoil.api.responses import JSON
 from counterfoil.core.errors import CounterfoilError
 from counterfoil.i18n import _, normalise_locale, translate
 
@@ -24,19 +24,27 @@ def locale_of(request: Request) -> str:
     return normalise_locale(request.headers.get("accept-language", "").split(",")[0])
 
 
-def error_response(status: int, code: str, message: str,
-                   details: dict[str, Any] | None = None,
-                   headers: dict[str, str] | None = None) -> JSON:
-    return JSON({"error": {"code": code, "message": message,
-                                     "details": details or {}}},
-                          status_code=status, headers=headers)
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSON:
+    return JSON(
+        {"error": {"code": code, "message": message, "details": details or {}}},
+        status_code=status,
+        headers=headers,
+    )
 
 
 def error_body(exc: CounterfoilError, locale: str) -> dict[str, Any]:
     details = exc.details()
     if "errors" in details:
-        details["errors"] = [{"field": e["field"], "message": translate(
-            e["message"], locale, **e["params"])} for e in details["errors"]]
+        details["errors"] = [
+            {"field": e["field"], "message": translate(e["message"], locale, **e["params"])}
+            for e in details["errors"]
+        ]
     return {"code": exc.code, "message": exc.render(locale), "details": details}
 
 
@@ -48,21 +56,41 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSON:
-        errors = [{"field": ".".join(str(p) for p in e.get("loc", ())[1:]) or "$",
-                   "message": str(e.get("msg", ""))} for e in exc.errors()]
-        return error_response(422, "invalid", translate(_("the request is not valid"),
-                                                        locale_of(request)), {"errors": errors})
+        errors = [
+            {
+                "field": ".".join(str(p) for p in e.get("loc", ())[1:]) or "$",
+                "message": str(e.get("msg", "")),
+            }
+            for e in exc.errors()
+        ]
+        return error_response(
+            422,
+            "invalid",
+            translate(_("the request is not valid"), locale_of(request)),
+            {"errors": errors},
+        )
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> JSON:
-        code = {401: "unauthorised", 403: "forbidden", 404: "not_found",
-                405: "method_not_allowed", 413: "too_large"}.get(exc.status_code, "error")
-        return error_response(exc.status_code, code, str(exc.detail),
-                              headers=getattr(exc, "headers", None))
+        code = {
+            401: "unauthorised",
+            403: "forbidden",
+            404: "not_found",
+            405: "method_not_allowed",
+            413: "too_large",
+        }.get(exc.status_code, "error")
+        return error_response(
+            exc.status_code, code, str(exc.detail), headers=getattr(exc, "headers", None)
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSON:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return error_response(500, "internal", translate(
-            _("something went wrong on our side; nothing was recorded by this request"),
-            locale_of(request)))
+        return error_response(
+            500,
+            "internal",
+            translate(
+                _("something went wrong on our side; nothing was recorded by this request"),
+                locale_of(request),
+            ),
+        )

@@ -7,15 +7,17 @@ write and read only their own terminal's transactions.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import time
 from datetime import date
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
-from counterfoil.api.responses import JSON
 from sqlalchemy import Connection
 
 from counterfoil.api.errors import error_body, locale_of
+from counterfoil.api.responses import JSON
 from counterfoil.core.errors import CounterfoilError, Forbidden, Unauthorised, ValidationError
 from counterfoil.core.models import Transaction
 from counterfoil.i18n import _
@@ -38,10 +40,42 @@ class TerminalCaller:
 
     def denies(self, txn: Transaction) -> CounterfoilError | None:
         if txn.merchant_no != self.merchant_no or txn.terminal_id != self.terminal_id:
-            return Forbidden(_("this token belongs to terminal {terminal_id} of merchant "
-                               "{merchant_no}"), terminal_id=self.terminal_id,
-                             merchant_no=self.merchant_no)
+            return Forbidden(
+                _("this token belongs to terminal {terminal_id} of merchant {merchant_no}"),
+                terminal_id=self.terminal_id,
+                merchant_no=self.merchant_no,
+            )
         return None
+
+
+def _queue(request: Request) -> ingest.IngestQueue:
+    queue: ingest.IngestQueue | None = getattr(request.app.state, "ingest_queue", None)
+    if queue is None:
+        cf = _cf(request)
+        queue = request.app.state.ingest_queue = ingest.IngestQueue(cf.submit, cf.keys)
+    return queue
+
+
+#: Verified tokens, for a short while: a terminal sends many requests a second.
+_TOKEN_TTL = 30.0
+_tokens: dict[str, tuple[float, str, str]] = {}
+
+
+def _cached_terminal(token: str) -> tuple[str, str] | None:
+    hit = _tokens.get(hashlib.sha256(token.encode()).hexdigest())
+    if hit is None or hit[0] < time.monotonic():
+        return None
+    return hit[1], hit[2]
+
+
+def _remember_terminal(token: str, merchant_no: str, terminal_id: str) -> None:
+    if len(_tokens) > 10_000:
+        _tokens.clear()
+    _tokens[hashlib.sha256(token.encode()).hexdigest()] = (
+        time.monotonic() + _TOKEN_TTL,
+        merchant_no,
+        terminal_id,
+    )
 
 
 def _cf(request: Request) -> Counterfoil:
@@ -56,12 +90,19 @@ async def terminal(request: Request) -> TerminalCaller:
     scheme, _sep, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise Unauthorised(_("send the terminal's API token as 'Authorization: Bearer …'"))
+    token = token.strip()
+    cached = _cached_terminal(token)
+    if cached is not None:
+        return TerminalCaller(*cached, source)
     try:
         merchant_no, terminal_id = await asyncio.to_thread(
-            cf.read, lambda conn: authenticate_terminal(conn, token.strip()))
+            cf.read, lambda conn: authenticate_terminal(conn, token)
+        )
+        _remember_terminal(token, merchant_no, terminal_id)
     except Unauthorised:
-        await _write(cf, lambda conn: audit.record(conn, Actor("anonymous", source),
-                                                   "auth.token", "denied"))
+        await _write(
+            cf, lambda conn: audit.record(conn, Actor("anonymous", source), "auth.token", "denied")
+        )
         raise
     return TerminalCaller(merchant_no, terminal_id, source)
 
@@ -78,8 +119,7 @@ async def _write(cf: Counterfoil, job: Any) -> Any:
 async def _json(request: Request, limit: int) -> Any:
     body = await request.body()
     if len(body) > limit:
-        raise ValidationError("$", _("the request body is larger than {limit} bytes"),
-                              limit=limit)
+        raise ValidationError("$", _("the request body is larger than {limit} bytes"), limit=limit)
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -99,21 +139,42 @@ def _item(result: ingest.ItemResult, locale: str) -> dict[str, Any]:
     return item
 
 
-@router.post("/transactions", summary="Record one transaction (idempotent)", status_code=201,
-             responses={200: {"description": "Already recorded: the same entry again"},
-                        409: {"description": "Same key, different details"},
-                        422: {"description": "Invalid, card data refused or a rule broken"}})
+@router.post(
+    "/transactions",
+    summary="Record one transaction (idempotent)",
+    status_code=201,
+    responses={
+        200: {"description": "Already recorded: the same entry again"},
+        409: {"description": "Same key, different details"},
+        422: {"description": "Invalid, card data refused or a rule broken"},
+    },
+)
 async def post_transaction(request: Request, caller: Caller) -> JSON:
     cf = _cf(request)
     payload = await _json(request, MAX_SINGLE_BYTES)
     item = ingest.prepare(0, payload, _hmac_for(cf, caller))
-    [result] = await _write(cf, lambda conn: ingest.record(
-        conn, cf.keys, [item], caller.actor, allowed=caller.denies))
+    item.actor = caller.actor
+    denied = caller.denies(item.txn) if item.txn is not None else None
+    if denied is not None:
+        await _write(
+            cf,
+            lambda conn: audit.record(
+                conn,
+                caller.actor,
+                "transaction.ingest",
+                "denied",
+                object_type="transaction",
+                details={"code": denied.code, "reason": denied.render("en")},
+            ),
+        )
+        raise denied
+    result = await asyncio.wrap_future(_queue(request).put(item))
     if result.error is not None:
         raise result.error
-    return JSON({"status": result.status, "duplicate": result.status == "duplicate",
-                           "entry": result.entry},
-                          status_code=201 if result.status == "recorded" else 200)
+    return JSON(
+        {"status": result.status, "duplicate": result.status == "duplicate", "entry": result.entry},
+        status_code=201 if result.status == "recorded" else 200,
+    )
 
 
 @router.post("/transactions/batch", summary="Record a store-and-forward batch (≤ 10,000)")
@@ -124,11 +185,15 @@ async def post_batch(request: Request, caller: Caller) -> JSON:
     if not isinstance(items, list) or not items:
         raise ValidationError("transactions", _("expected a non-empty list of transactions"))
     if len(items) > ingest.MAX_BATCH:
-        raise ValidationError("transactions", _("expected at most {max} transactions in one "
-                                                "batch"), max=ingest.MAX_BATCH)
+        raise ValidationError(
+            "transactions",
+            _("expected at most {max} transactions in one batch"),
+            max=ingest.MAX_BATCH,
+        )
     prepared = await asyncio.to_thread(ingest.prepare_all, items, _hmac_for(cf, caller))
-    results = await _write(cf, lambda conn: ingest.record(
-        conn, cf.keys, prepared, caller.actor, allowed=caller.denies))
+    results = await _write(
+        cf, lambda conn: ingest.record(conn, cf.keys, prepared, caller.actor, allowed=caller.denies)
+    )
     locale = locale_of(request)
     counts: dict[str, int] = {}
     for r in results:
@@ -136,8 +201,11 @@ async def post_batch(request: Request, caller: Caller) -> JSON:
     return JSON({"counts": counts, "results": [_item(r, locale) for r in results]})
 
 
-@router.get("/transactions/{ref:path}", summary="One transaction by entry id, RRN, "
-            "TERMINAL:BATCH:TRACE or order number, with the entries that act on it")
+@router.get(
+    "/transactions/{ref:path}",
+    summary="One transaction by entry id, RRN, "
+    "TERMINAL:BATCH:TRACE or order number, with the entries that act on it",
+)
 async def get_transaction(request: Request, ref: str, caller: Caller) -> dict[str, Any]:
     cf = _cf(request)
 
@@ -149,29 +217,66 @@ async def get_transaction(request: Request, ref: str, caller: Caller) -> dict[st
         return entry
 
     entry = await asyncio.to_thread(cf.read, read)
-    await _write(cf, lambda conn: audit.record(
-        conn, caller.actor, "transaction.read", object_type="transaction",
-        object_id=entry["entry_id"], merchant_no=caller.merchant_no))
+    await _write(
+        cf,
+        lambda conn: audit.record(
+            conn,
+            caller.actor,
+            "transaction.read",
+            object_type="transaction",
+            object_id=entry["entry_id"],
+            merchant_no=caller.merchant_no,
+        ),
+    )
     return entry
 
 
 @router.get("/transactions", summary="Search this terminal's transactions")
 async def search_transactions(
-    request: Request, caller: Caller,
-    date_from: date | None = None, date_to: date | None = None,
-    amount: Annotated[int | None, Query(ge=1)] = None, last4: str | None = None,
-    rrn: str | None = None, order_no: str | None = None, type: str | None = None,
-    channel: str | None = None, status: str | None = None,
+    request: Request,
+    caller: Caller,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    amount: Annotated[int | None, Query(ge=1)] = None,
+    last4: str | None = None,
+    rrn: str | None = None,
+    order_no: str | None = None,
+    type: str | None = None,
+    channel: str | None = None,
+    status: str | None = None,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=lookups.MAX_PAGE)] = 50,
 ) -> dict[str, Any]:
     cf = _cf(request)
-    query = lookups.Search(caller.merchant_no, date_from, date_to, amount, None, None, last4,
-                           rrn, order_no, type, channel, status, caller.terminal_id, page,
-                           per_page)
+    query = lookups.Search(
+        caller.merchant_no,
+        date_from,
+        date_to,
+        amount,
+        None,
+        None,
+        last4,
+        rrn,
+        order_no,
+        type,
+        channel,
+        status,
+        caller.terminal_id,
+        page,
+        per_page,
+    )
     result: dict[str, Any] = await asyncio.to_thread(
-        cf.read, lambda conn: lookups.search(conn, query))
-    await _write(cf, lambda conn: audit.record(
-        conn, caller.actor, "transaction.search", object_type="transaction",
-        merchant_no=caller.merchant_no, details={"returned": len(result["items"])}))
+        cf.read, lambda conn: lookups.search(conn, query)
+    )
+    await _write(
+        cf,
+        lambda conn: audit.record(
+            conn,
+            caller.actor,
+            "transaction.search",
+            object_type="transaction",
+            merchant_no=caller.merchant_no,
+            details={"returned": len(result["items"])},
+        ),
+    )
     return result

@@ -28,8 +28,10 @@ fees = typer.Typer(help="Fee schedules (费率) per merchant and channel.", no_a
 def init(as_json: JsonOpt = False) -> None:
     """Create the data directory and bring the database schema up to date."""
     cf = Counterfoil.open()
-    document = {"home": str(cf.settings.home),
-                "database": cf.engine.url.render_as_string(hide_password=True)}
+    document = {
+        "home": str(cf.settings.home),
+        "database": cf.engine.url.render_as_string(hide_password=True),
+    }
     cf.close()
     if as_json:
         print_json(document)
@@ -47,8 +49,13 @@ def serve(
     from counterfoil.api.app import create_app
 
     cf = Counterfoil.open()
-    console.print(translate(_("Counterfoil on http://{host}:{port}  (API docs: /docs, health: "
-                              "/health)"), host=host, port=port))
+    console.print(
+        translate(
+            _("Counterfoil on http://{host}:{port}  (API docs: /docs, health: /health)"),
+            host=host,
+            port=port,
+        )
+    )
     uvicorn.run(create_app(cf), host=host, port=port, log_level="warning", access_log=False)
 
 
@@ -69,9 +76,13 @@ def demo(
     if as_json:
         print_json(result)
     else:
-        console.print(translate(_("demo loaded: {recorded} transactions for {merchants} "
-                                  "merchants"), recorded=result["recorded"],
-                                merchants=len(result["merchants"])))
+        console.print(
+            translate(
+                _("demo loaded: {recorded} transactions for {merchants} merchants"),
+                recorded=result["recorded"],
+                merchants=len(result["merchants"]),
+            )
+        )
 
 
 def _remember_logins(cf: Counterfoil, tokens: dict[str, str]) -> Path:
@@ -82,8 +93,10 @@ def _remember_logins(cf: Counterfoil, tokens: dict[str, str]) -> Path:
     """
     path = cf.settings.home / "demo-logins.txt"
     lines = path.read_text().splitlines()[2:] if path.exists() else []
-    lines += [f"  terminal {terminal:<28} API token  {token}" for terminal, token in
-              sorted(tokens.items())]
+    lines += [
+        f"  terminal {terminal:<28} API token  {token}"
+        for terminal, token in sorted(tokens.items())
+    ]
     header = [translate(_("Demo logins (API: Authorization: Bearer <token>)")), ""]
     path.touch(mode=0o600)
     path.chmod(0o600)
@@ -115,8 +128,11 @@ def merchants_list(as_json: JsonOpt = False) -> None:
     if as_json:
         print_json([m.as_dict() for m in found])
     else:
-        table(_("Merchants"), ("merchant_no", "name", "timezone"),
-              [(m.merchant_no, m.name, m.timezone) for m in found])
+        table(
+            _("Merchants"),
+            ("merchant_no", "name", "timezone"),
+            [(m.merchant_no, m.name, m.timezone) for m in found],
+        )
 
 
 @merchants.command("show")
@@ -127,16 +143,27 @@ def merchants_show(merchant_no: str, as_json: JsonOpt = False) -> None:
         keys = svc.public_keys(conn, merchant_no)
         terms = svc.list_terminals(conn, merchant_no)
         schedule = svc.fee_schedule(conn, merchant_no)
-    document = {**merchant.as_dict(), "keys": keys, "terminals": terms,
-                "fees": [_rule(r) for r in schedule]}
+    document = {
+        **merchant.as_dict(),
+        "keys": keys,
+        "terminals": terms,
+        "fees": [_rule(r) for r in schedule],
+    }
     if as_json:
         print_json(document)
         return
-    table(_("Merchant"), ("field", "value"),
-          [("merchant_no", merchant.merchant_no), ("name", merchant.name),
-           ("timezone", merchant.timezone), *merchant.settings.items(),
-           ("terminals", ", ".join(t["terminal_id"] for t in terms)),
-           ("signing key", keys[-1]["key_id"] if keys else "")])
+    table(
+        _("Merchant"),
+        ("field", "value"),
+        [
+            ("merchant_no", merchant.merchant_no),
+            ("name", merchant.name),
+            ("timezone", merchant.timezone),
+            *merchant.settings.items(),
+            ("terminals", ", ".join(t["terminal_id"] for t in terms)),
+            ("signing key", keys[-1]["key_id"] if keys else ""),
+        ],
+    )
 
 
 @terminals.command("add")
@@ -152,8 +179,12 @@ def terminals_add(
     if as_json:
         print_json({**terminal, "token": token})
     else:
-        console.print(translate(_("terminal {terminal_id} added. Its API token, shown this once "
-                                  "only:"), terminal_id=terminal_id))
+        console.print(
+            translate(
+                _("terminal {terminal_id} added. Its API token, shown this once only:"),
+                terminal_id=terminal_id,
+            )
+        )
         console.print(token, highlight=False)
 
 
@@ -168,16 +199,20 @@ def terminals_list(
     if as_json:
         print_json(found)
     else:
-        table(_("Terminals"), ("merchant_no", "terminal_id", "name", "active"),
-              [(t["merchant_no"], t["terminal_id"], t["name"], t["active"]) for t in found])
+        table(
+            _("Terminals"),
+            ("merchant_no", "terminal_id", "name", "active"),
+            [(t["merchant_no"], t["terminal_id"], t["name"], t["active"]) for t in found],
+        )
 
 
 @terminals.command("show")
 def terminals_show(merchant_no: str, terminal_id: str, as_json: JsonOpt = False) -> None:
     cf = Counterfoil.open()
     with cf.engine.connect() as conn:
-        found = [t for t in svc.list_terminals(conn, merchant_no)
-                 if t["terminal_id"] == terminal_id]
+        found = [
+            t for t in svc.list_terminals(conn, merchant_no) if t["terminal_id"] == terminal_id
+        ]
     if not found:
         from counterfoil.core.errors import NotFound
 
@@ -189,9 +224,13 @@ def terminals_show(merchant_no: str, terminal_id: str, as_json: JsonOpt = False)
 
 
 def _rule(rule: FeeRule) -> dict[str, object]:
-    return {"channel": rule.channel, "rate": format_rate(rule.rate_ppm),
-            "rate_ppm": rule.rate_ppm, "cap": rule.cap,
-            "effective_from": rule.effective_from.isoformat()}
+    return {
+        "channel": rule.channel,
+        "rate": format_rate(rule.rate_ppm),
+        "rate_ppm": rule.rate_ppm,
+        "cap": rule.cap,
+        "effective_from": rule.effective_from.isoformat(),
+    }
 
 
 @fees.command("list")
@@ -203,9 +242,19 @@ def fees_list(merchant_no: str, as_json: JsonOpt = False) -> None:
     if as_json:
         print_json([_rule(r) for r in schedule])
     else:
-        table(_("Fee schedule"), ("channel", "rate", "cap", "from"),
-              [(r.channel, format_rate(r.rate_ppm), format_amount(r.cap) if r.cap else "",
-                r.effective_from) for r in schedule])
+        table(
+            _("Fee schedule"),
+            ("channel", "rate", "cap", "from"),
+            [
+                (
+                    r.channel,
+                    format_rate(r.rate_ppm),
+                    format_amount(r.cap) if r.cap else "",
+                    r.effective_from,
+                )
+                for r in schedule
+            ],
+        )
 
 
 @fees.command("add")
@@ -222,12 +271,19 @@ def fees_add(
         start = date.fromisoformat(effective_from)
     except ValueError:
         raise ValidationError("from", _("expected a date as YYYY-MM-DD")) from None
-    rule = FeeRule(channel, parse_rate(rate), parse_amount(cap, field="cap") if cap else None,
-                   start)
+    rule = FeeRule(
+        channel, parse_rate(rate), parse_amount(cap, field="cap") if cap else None, start
+    )
     cf = Counterfoil.open()
     svc.add_fee_rule(cf, merchant_no, rule, actor=CLI)
     if as_json:
         print_json(_rule(rule))
     else:
-        console.print(translate(_("{channel} at {rate} from {day}"), channel=channel,
-                                rate=format_rate(rule.rate_ppm), day=start.isoformat()))
+        console.print(
+            translate(
+                _("{channel} at {rate} from {day}"),
+                channel=channel,
+                rate=format_rate(rule.rate_ppm),
+                day=start.isoformat(),
+            )
+        )

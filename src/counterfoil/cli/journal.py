@@ -24,16 +24,19 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document."
 MerchantOpt = Annotated[str, typer.Option("--merchant", "-m", help="Merchant number (15 digits)")]
 
 keys = typer.Typer(help="Merchants' signing keys.", no_args_is_help=True)
-checkpoint = typer.Typer(help="Signed checkpoints of journals (Merkle roots).",
-                         no_args_is_help=True)
+checkpoint = typer.Typer(
+    help="Signed checkpoints of journals (Merkle roots).", no_args_is_help=True
+)
 transactions = typer.Typer(help="Look transactions up.", no_args_is_help=True)
 
 CLI = Actor("cli", "local")
 
 
 def ingest(
-    file: Annotated[Path, typer.Argument(help="JSON Lines file, one transaction per line "
-                                              "('-' for standard input)")],
+    file: Annotated[
+        Path,
+        typer.Argument(help="JSON Lines file, one transaction per line ('-' for standard input)"),
+    ],
     as_json: JsonOpt = False,
 ) -> None:
     """Record every line; report the rejected ones with their line number and reason."""
@@ -57,43 +60,66 @@ def ingest(
     if as_json:
         print_json(report.as_dict())
     else:
-        console.print(translate(_("{lines} lines: {recorded} recorded, {duplicates} already "
-                                  "recorded, {rejected} rejected"), lines=report.lines,
-                                recorded=report.recorded, duplicates=report.duplicates,
-                                rejected=len(report.rejected)))
+        console.print(
+            translate(
+                _(
+                    "{lines} lines: {recorded} recorded, {duplicates} already "
+                    "recorded, {rejected} rejected"
+                ),
+                lines=report.lines,
+                recorded=report.recorded,
+                duplicates=report.duplicates,
+                rejected=len(report.rejected),
+            )
+        )
         for item in report.rejected[:200]:
             err_console.print(f"line {item['line']}: {item['reason']}", highlight=False)
         if len(report.rejected) > 200:
-            err_console.print(translate(_("… and {more} more rejected lines (use --json for "
-                                          "all)"), more=len(report.rejected) - 200))
+            err_console.print(
+                translate(
+                    _("… and {more} more rejected lines (use --json for all)"),
+                    more=len(report.rejected) - 200,
+                )
+            )
     if report.rejected:
         raise typer.Exit(1)
 
 
 def verify(
-    merchant: Annotated[str | None, typer.Option("--merchant", "-m",
-                                                 help="Only this merchant")] = None,
+    merchant: Annotated[
+        str | None, typer.Option("--merchant", "-m", help="Only this merchant")
+    ] = None,
     full: Annotated[bool, typer.Option("--full", help="Check every entry's signature too")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Check sequence, chain, checkpoints and Merkle roots; exit non-zero at the first bad entry."""
     cf = Counterfoil.open()
     with progress(_("Verifying"), None) as tick:
-        reports = verification.verify(cf, merchant, full=full, actor=CLI,
-                                      progress=lambda _m, n: tick(n))
+        reports = verification.verify(
+            cf, merchant, full=full, actor=CLI, progress=lambda _m, n: tick(n)
+        )
     cf.close()
     if as_json:
         print_json({"ok": all(r.ok for r in reports), "journals": [r.as_dict() for r in reports]})
     else:
         for r in reports:
             if r.ok:
-                console.print(translate(_("{merchant_no}: {entries} entries verified "
-                                          "({checkpoints} checkpoints, {signatures} signatures)"),
-                                        merchant_no=r.merchant_no, entries=r.entries,
-                                        checkpoints=r.checkpoints, signatures=r.signatures))
+                console.print(
+                    translate(
+                        _(
+                            "{merchant_no}: {entries} entries verified "
+                            "({checkpoints} checkpoints, {signatures} signatures)"
+                        ),
+                        merchant_no=r.merchant_no,
+                        entries=r.entries,
+                        checkpoints=r.checkpoints,
+                        signatures=r.signatures,
+                    )
+                )
             else:
-                err_console.print(f"[red]{r.merchant_no}: entry {r.bad_seq}: {r.problem}[/red]",
-                                  highlight=False)
+                err_console.print(
+                    f"[red]{r.merchant_no}: entry {r.bad_seq}: {r.problem}[/red]", highlight=False
+                )
     bad = [r for r in reports if not r.ok]
     if bad and not as_json:
         raise typer.Exit(6)
@@ -141,8 +167,13 @@ def checkpoint_export(
         import orjson
 
         out.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2))
-        console.print(translate(_("checkpoint of {size} entries written to {path}"),
-                                size=document["tree_size"], path=str(out)))
+        console.print(
+            translate(
+                _("checkpoint of {size} entries written to {path}"),
+                size=document["tree_size"],
+                path=str(out),
+            )
+        )
     else:
         print_json(document)
 
@@ -158,9 +189,16 @@ def transactions_show(
     with cf.engine.connect() as conn:
         entry = lookups.find(conn, ref, merchant)
         entry["links"] = lookups.links(conn, entry["merchant_no"], entry["seq"])
-    cf.write(lambda conn: audit.record(
-        conn, CLI, "transaction.read", object_type="transaction", object_id=entry["entry_id"],
-        merchant_no=entry["merchant_no"]))
+    cf.write(
+        lambda conn: audit.record(
+            conn,
+            CLI,
+            "transaction.read",
+            object_type="transaction",
+            object_id=entry["entry_id"],
+            merchant_no=entry["merchant_no"],
+        )
+    )
     if as_json:
         print_json(entry)
         return
@@ -188,6 +226,7 @@ def transactions_search(
     as_json: JsonOpt = False,
 ) -> None:
     """Search a merchant's transactions (dates are the merchant's business days)."""
+
     def day(value: str | None, name: str) -> date | None:
         if value is None:
             return None
@@ -197,17 +236,50 @@ def transactions_search(
             raise ValidationError(name, _("expected a date as YYYY-MM-DD")) from None
 
     cf = Counterfoil.open()
-    query = lookups.Search(merchant, day(date_from, "from"), day(date_to, "to"), amount, None,
-                           None, last4, rrn, order_no, type_, channel, status, terminal, page,
-                           per_page)
+    query = lookups.Search(
+        merchant,
+        day(date_from, "from"),
+        day(date_to, "to"),
+        amount,
+        None,
+        None,
+        last4,
+        rrn,
+        order_no,
+        type_,
+        channel,
+        status,
+        terminal,
+        page,
+        per_page,
+    )
     with cf.engine.connect() as conn:
         result = lookups.search(conn, query)
     if as_json:
         print_json(result)
         return
-    table(_("Transactions"), ("entry", "time", "terminal", "type", "channel", "amount", "card",
-                              "status"),
-          [(i["entry_id"], i["terminal_time"], i["terminal_id"], i["type"], i["channel"],
-            format_amount(i["amount"]), i.get("card", ""), i["status"]) for i in result["items"]])
-    console.print(translate(_("page {page}, {shown} of {total}"), page=result["page"],
-                            shown=len(result["items"]), total=result["total"]))
+    table(
+        _("Transactions"),
+        ("entry", "time", "terminal", "type", "channel", "amount", "card", "status"),
+        [
+            (
+                i["entry_id"],
+                i["terminal_time"],
+                i["terminal_id"],
+                i["type"],
+                i["channel"],
+                format_amount(i["amount"]),
+                i.get("card", ""),
+                i["status"],
+            )
+            for i in result["items"]
+        ],
+    )
+    console.print(
+        translate(
+            _("page {page}, {shown} of {total}"),
+            page=result["page"],
+            shown=len(result["items"]),
+            total=result["total"],
+        )
+    )

@@ -12,28 +12,34 @@ from counterfoil.cli.output import guarded
 from counterfoil.i18n import current_locale, normalise_locale
 
 app = typer.Typer(
-    name="counterfoil", no_args_is_help=True, add_completion=False,
+    name="counterfoil",
+    no_args_is_help=True,
+    add_completion=False,
     help="Keeps, proves and reconciles point-of-sale records. Data lives in $COUNTERFOIL_HOME "
-         "(default ~/.local/share/counterfoil); COUNTERFOIL_DATABASE_URL selects another "
-         "database such as PostgreSQL.")
+    "(default ~/.local/share/counterfoil); COUNTERFOIL_DATABASE_URL selects another "
+    "database such as PostgreSQL.",
+)
 
 
 @app.callback()
-def main(lang: Annotated[str | None, typer.Option(
-        "--lang", help="Language of messages: en or zh_CN (default: $LANG)")] = None) -> None:
+def main(
+    lang: Annotated[
+        str | None,
+        typer.Option("--lang", help="Language of messages: en or zh_CN (default: $LANG)"),
+    ] = None,
+) -> None:
     current_locale.set(normalise_locale(lang or os.environ.get("LANG")))
 
 
-app.command("init", help="Create the data directory and the database schema.")(
-    guarded(admin.init))
-app.command("serve", help="Serve the API (and health endpoints) over HTTP.")(
-    guarded(admin.serve))
+app.command("init", help="Create the data directory and the database schema.")(guarded(admin.init))
+app.command("serve", help="Serve the API (and health endpoints) over HTTP.")(guarded(admin.serve))
 app.command("demo", help="Load a month of realistic demo traffic for two merchants.")(
-    guarded(admin.demo))
-app.command("ingest", help="Record transactions from a JSON Lines file.")(
-    guarded(journal.ingest))
+    guarded(admin.demo)
+)
+app.command("ingest", help="Record transactions from a JSON Lines file.")(guarded(journal.ingest))
 app.command("verify", help="Verify journals: sequence, chain, checkpoints, signatures.")(
-    guarded(journal.verify))
+    guarded(journal.verify)
+)
 app.add_typer(admin.merchants, name="merchants")
 app.add_typer(admin.terminals, name="terminals")
 app.add_typer(admin.fees, name="fees")

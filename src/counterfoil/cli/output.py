@@ -23,9 +23,15 @@ err_console = Console(stderr=True)
 
 #: Exit codes, one per kind of failure.
 EXIT_CODES: dict[type[errors.CounterfoilError], int] = {
-    errors.ValidationError: 2, errors.CardDataRefused: 2, errors.NotFound: 3,
-    errors.Conflict: 4, errors.RuleViolation: 4, errors.Unauthorised: 5, errors.Forbidden: 5,
-    errors.IntegrityFailure: 6, errors.StoreUnavailable: 7,
+    errors.ValidationError: 2,
+    errors.CardDataRefused: 2,
+    errors.NotFound: 3,
+    errors.Conflict: 4,
+    errors.RuleViolation: 4,
+    errors.Unauthorised: 5,
+    errors.Forbidden: 5,
+    errors.IntegrityFailure: 6,
+    errors.StoreUnavailable: 7,
 }
 
 
@@ -36,8 +42,11 @@ def _default(value: Any) -> Any:
 
 
 def print_json(document: Any) -> None:
-    sys.stdout.write(orjson.dumps(document, default=_default,
-                                  option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode())
+    sys.stdout.write(
+        orjson.dumps(
+            document, default=_default, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS
+        ).decode()
+    )
     sys.stdout.write("\n")
 
 
@@ -76,7 +85,13 @@ def progress(label: str, total: int | None) -> Iterator[Callable[[int], None]]:
     if not err_console.is_terminal:
         yield lambda _n: None
         return
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeRemainingColumn(), console=err_console, transient=True) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
         task = bar.add_task(translate(label, current_locale.get()), total=total)
         yield lambda n: bar.update(task, completed=n)

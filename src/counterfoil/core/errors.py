@@ -27,8 +27,11 @@ class CounterfoilError(Exception):
         return translate(self.message, locale, **self.params)
 
     def details(self) -> dict[str, Any]:
-        return {k: v for k, v in self.params.items()
-                if isinstance(v, str | int | bool | list | dict) or v is None}
+        return {
+            k: v
+            for k, v in self.params.items()
+            if isinstance(v, str | int | bool | list | dict) or v is None
+        }
 
 
 class ValidationError(CounterfoilError):
@@ -62,7 +65,8 @@ class Conflict(CounterfoilError):
 
 
 class RuleViolation(CounterfoilError):
-    """A transaction breaks a business rule (refund more than left, complete an expired pre-auth…)."""
+    """A transaction breaks a business rule: refunding more than is left, completing an
+    expired pre-auth and the like. ``rule`` names which."""
 
     code = "rule_violation"
     status = 422

@@ -55,8 +55,9 @@ def parse_rate(text: str) -> int:
     """'0.60%' or '0.6' (per cent) → 6000 ppm. Exact: no float is involved."""
     match = _PERCENT.match(text.strip())
     if not match:
-        raise ValidationError("rate", _("expected a percentage such as 0.60%, got {value!r}"),
-                              value=text[:20])
+        raise ValidationError(
+            "rate", _("expected a percentage such as 0.60%, got {value!r}"), value=text[:20]
+        )
     whole, frac = match.group(1), (match.group(2) or "").ljust(4, "0")
     ppm = int(whole) * 10_000 + int(frac)
     if ppm > PPM:
@@ -75,15 +76,18 @@ def rule_for(rules: Iterable[FeeRule], channel: str, on: date) -> FeeRule | None
     """The rule in force for ``channel`` on ``on``: the latest effective date not after it."""
     best: FeeRule | None = None
     for rule in rules:
-        if rule.channel == channel and rule.effective_from <= on and (
-            best is None or rule.effective_from > best.effective_from
+        if (
+            rule.channel == channel
+            and rule.effective_from <= on
+            and (best is None or rule.effective_from > best.effective_from)
         ):
             best = rule
     return best
 
 
-def returned_fee(original_fee: int, original_amount: int, amount: int, policy: str,
-                 *, void: bool = False) -> int:
+def returned_fee(
+    original_fee: int, original_amount: int, amount: int, policy: str, *, void: bool = False
+) -> int:
     """How much of ``original_fee`` comes back when ``amount`` of it is voided or refunded."""
     if policy == "none" or original_amount == 0:
         return 0

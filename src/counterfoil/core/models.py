@@ -21,8 +21,13 @@ from counterfoil.i18n import _
 
 #: Transaction types and what each does to money (+1 takes, -1 gives back, 0 holds nothing).
 TYPES: dict[str, int] = {
-    "sale": 1, "void": -1, "refund": -1, "preauth": 0, "completion": 1,
-    "preauth_cancel": 0, "reversal": 0,
+    "sale": 1,
+    "void": -1,
+    "refund": -1,
+    "preauth": 0,
+    "completion": 1,
+    "preauth_cancel": 0,
+    "reversal": 0,
 }
 #: Types that must name the transaction they act on, and which types that may be.
 ORIGINAL_TYPES: dict[str, tuple[str, ...]] = {
@@ -42,13 +47,16 @@ class Channel:
 
 
 #: The payment channels. Adding one is a row here (and a fee rule).
-CHANNELS: dict[str, Channel] = {c.code: c for c in (
-    Channel("credit", False, _("Credit card")),
-    Channel("debit", False, _("Debit card")),
-    Channel("wechat", True, _("WeChat Pay")),
-    Channel("alipay", True, _("Alipay")),
-    Channel("unionpay_qr", True, _("UnionPay QR")),
-)}
+CHANNELS: dict[str, Channel] = {
+    c.code: c
+    for c in (
+        Channel("credit", False, _("Credit card")),
+        Channel("debit", False, _("Debit card")),
+        Channel("wechat", True, _("WeChat Pay")),
+        Channel("alipay", True, _("Alipay")),
+        Channel("unionpay_qr", True, _("UnionPay QR")),
+    )
+}
 ENTRY_MODES = ("chip", "contactless", "swipe", "fallback", "manual", "qr_scan", "qr_present")
 MAX_AMOUNT = 10**11  # one billion yuan in fen: beyond any POS transaction
 
@@ -60,11 +68,31 @@ AUTH_CODE = re.compile(r"^[0-9A-Za-z ]{6}$")
 ORDER_NO = re.compile(r"^[0-9A-Za-z_\-|*.]{1,64}$")
 OPERATOR = re.compile(r"^[0-9A-Za-z_\-.]{1,16}$")
 
-FIELDS = frozenset({
-    "merchant_no", "terminal_id", "batch_no", "trace_no", "type", "channel", "amount",
-    "currency", "terminal_time", "rrn", "auth_code", "order_no", "card", "entry_mode",
-    "operator", "original", "offline", "tip", "remarks", "issuer", "acquirer",
-})
+FIELDS = frozenset(
+    {
+        "merchant_no",
+        "terminal_id",
+        "batch_no",
+        "trace_no",
+        "type",
+        "channel",
+        "amount",
+        "currency",
+        "terminal_time",
+        "rrn",
+        "auth_code",
+        "order_no",
+        "card",
+        "entry_mode",
+        "operator",
+        "original",
+        "offline",
+        "tip",
+        "remarks",
+        "issuer",
+        "acquirer",
+    }
+)
 ORIGINAL_FIELDS = frozenset({"terminal_id", "batch_no", "trace_no", "rrn", "order_no"})
 
 
@@ -85,7 +113,8 @@ def check_timezone(value: Any) -> str:
         ZoneInfo(str(value))
     except (ZoneInfoNotFoundError, ValueError):
         raise ValidationError(
-            "timezone", _("expected an IANA time zone such as Asia/Shanghai")) from None
+            "timezone", _("expected an IANA time zone such as Asia/Shanghai")
+        ) from None
     return str(value)
 
 
@@ -148,13 +177,27 @@ class Transaction:
     def body(self) -> dict[str, Any]:
         """The transaction as it is written into the journal body (canonical domain)."""
         data: dict[str, Any] = {
-            "merchant_no": self.merchant_no, "terminal_id": self.terminal_id,
-            "type": self.type, "channel": self.channel, "amount": self.amount,
-            "currency": self.currency, "terminal_time": self.terminal_time.isoformat(),
+            "merchant_no": self.merchant_no,
+            "terminal_id": self.terminal_id,
+            "type": self.type,
+            "channel": self.channel,
+            "amount": self.amount,
+            "currency": self.currency,
+            "terminal_time": self.terminal_time.isoformat(),
             "offline": self.offline,
         }
-        for name in ("batch_no", "trace_no", "rrn", "auth_code", "order_no", "entry_mode",
-                     "operator", "remarks", "issuer", "acquirer"):
+        for name in (
+            "batch_no",
+            "trace_no",
+            "rrn",
+            "auth_code",
+            "order_no",
+            "entry_mode",
+            "operator",
+            "remarks",
+            "issuer",
+            "acquirer",
+        ):
             if (value := getattr(self, name)) is not None:
                 data[name] = value
         if self.tip:
@@ -176,8 +219,9 @@ class _Fields:
     def fail(self, name: str, message: str, **params: Any) -> None:
         self.errors.append((name, message, params))
 
-    def text(self, name: str, pattern: re.Pattern[str], expected: str, *,
-             required: bool = False) -> str | None:
+    def text(
+        self, name: str, pattern: re.Pattern[str], expected: str, *, required: bool = False
+    ) -> str | None:
         value = self.payload.get(name)
         if value is None or value == "":
             if required:
@@ -205,8 +249,12 @@ class _Fields:
             self.fail(name, _("expected a whole number of fen (minor units), such as 1250"))
             return None
         if not minimum <= value <= MAX_AMOUNT:
-            self.fail(name, _("expected a whole number of fen from {minimum} to {maximum}"),
-                      minimum=minimum, maximum=MAX_AMOUNT)
+            self.fail(
+                name,
+                _("expected a whole number of fen from {minimum} to {maximum}"),
+                minimum=minimum,
+                maximum=MAX_AMOUNT,
+            )
             return None
         return value
 
@@ -215,8 +263,7 @@ class _Fields:
         if value is None:
             return None
         if not isinstance(value, str) or len(value) > limit or not value.isprintable():
-            self.fail(name, _("expected printable text of at most {limit} characters"),
-                      limit=limit)
+            self.fail(name, _("expected printable text of at most {limit} characters"), limit=limit)
             return None
         return redact_pans(value.strip()) or None
 
@@ -230,13 +277,19 @@ def parse_time(value: Any, name: str = "terminal_time") -> datetime:
         if parsed is not None and parsed.tzinfo is not None:
             return parsed
     raise ValidationError(
-        name, _("expected an ISO 8601 time with its offset, such as 2026-11-22T14:05:09+08:00"))
+        name, _("expected an ISO 8601 time with its offset, such as 2026-11-22T14:05:09+08:00")
+    )
 
 
 def _original(value: Any, checker: _Fields) -> Original | None:
     if not isinstance(value, Mapping) or not value:
-        checker.fail("original", _("expected an object with the original's keys: "
-                                   "terminal_id + batch_no + trace_no, rrn, or order_no"))
+        checker.fail(
+            "original",
+            _(
+                "expected an object with the original's keys: "
+                "terminal_id + batch_no + trace_no, rrn, or order_no"
+            ),
+        )
         return None
     unknown = sorted(set(value) - ORIGINAL_FIELDS)
     if unknown:
@@ -267,8 +320,9 @@ def parse_transaction(payload: Any, hmac_key: bytes | None = None) -> Transactio
         f.fail(str(name)[:40], _("is not a field of a transaction"))
 
     merchant_no = f.text("merchant_no", MERCHANT_NO, "15 digits", required=True)
-    terminal_id = f.text("terminal_id", TERMINAL_ID, "8 characters, digits or capitals",
-                         required=True)
+    terminal_id = f.text(
+        "terminal_id", TERMINAL_ID, "8 characters, digits or capitals", required=True
+    )
     kind = f.choice("type", tuple(TYPES))
     channel = f.choice("channel", tuple(CHANNELS))
     amount = f.integer("amount", minimum=1)
@@ -307,8 +361,10 @@ def parse_transaction(payload: Any, hmac_key: bytes | None = None) -> Transactio
     if kind in ORIGINAL_TYPES:
         original = _original(payload.get("original"), f)
     elif payload.get("original") is not None:
-        f.fail("original", _("only a void, refund, completion, pre-auth cancel or reversal "
-                             "names an original"))
+        f.fail(
+            "original",
+            _("only a void, refund, completion, pre-auth cancel or reversal names an original"),
+        )
     remarks = f.free_text("remarks", 120)
     issuer = f.free_text("issuer", 40)
     acquirer = f.free_text("acquirer", 40)
@@ -316,16 +372,36 @@ def parse_transaction(payload: Any, hmac_key: bytes | None = None) -> Transactio
     if f.errors:
         name, message, params = f.errors[0]
         error = ValidationError(name, message, **params)
-        error.params["errors"] = [
-            {"field": n, "message": m, "params": p} for n, m, p in f.errors]
+        error.params["errors"] = [{"field": n, "message": m, "params": p} for n, m, p in f.errors]
         raise error
-    assert merchant_no and terminal_id and kind and channel and amount and when
+    assert merchant_no
+    assert terminal_id
+    assert kind
+    assert channel
+    assert amount
+    assert when
     return Transaction(
-        merchant_no=merchant_no, terminal_id=terminal_id, type=kind, channel=channel,
-        amount=amount, currency=str(currency), terminal_time=when, batch_no=batch_no,
-        trace_no=trace_no, rrn=rrn, auth_code=auth_code, order_no=order_no, card=card,
-        entry_mode=entry_mode, operator=operator, original=original, offline=offline,
-        tip=tip, remarks=remarks, issuer=issuer, acquirer=acquirer,
+        merchant_no=merchant_no,
+        terminal_id=terminal_id,
+        type=kind,
+        channel=channel,
+        amount=amount,
+        currency=str(currency),
+        terminal_time=when,
+        batch_no=batch_no,
+        trace_no=trace_no,
+        rrn=rrn,
+        auth_code=auth_code,
+        order_no=order_no,
+        card=card,
+        entry_mode=entry_mode,
+        operator=operator,
+        original=original,
+        offline=offline,
+        tip=tip,
+        remarks=remarks,
+        issuer=issuer,
+        acquirer=acquirer,
     )
 
 

@@ -16,8 +16,19 @@ from counterfoil.i18n import _
 
 #: Minor-unit exponent per ISO 4217 currency (CNY: 2, so 1 yuan = 100 fen).
 EXPONENTS: dict[str, int] = {
-    "CNY": 2, "HKD": 2, "MOP": 2, "TWD": 2, "USD": 2, "EUR": 2, "GBP": 2,
-    "JPY": 0, "KRW": 0, "SGD": 2, "AUD": 2, "CAD": 2, "CHF": 2,
+    "CNY": 2,
+    "HKD": 2,
+    "MOP": 2,
+    "TWD": 2,
+    "USD": 2,
+    "EUR": 2,
+    "GBP": 2,
+    "JPY": 0,
+    "KRW": 0,
+    "SGD": 2,
+    "AUD": 2,
+    "CAD": 2,
+    "CHF": 2,
 }
 #: The largest amount JSON canonicalisation represents exactly (RFC 8785, IEEE 754).
 MAX_SAFE = 2**53 - 1
@@ -69,17 +80,21 @@ def parse_amount(text: str, currency: str = "CNY", *, field: str = "amount") -> 
     cleaned = text.strip().replace(",", "").replace("¥", "").replace("￥", "")
     match = _DECIMAL.match(cleaned)
     if not match:
-        raise ValidationError(field, _("expected a decimal amount such as 12.34, got {value!r}"),
-                              value=text[:40])
+        raise ValidationError(
+            field, _("expected a decimal amount such as 12.34, got {value!r}"), value=text[:40]
+        )
     sign, whole, frac = match.groups()
     frac = frac or ""
     exp = exponent(currency)
     if len(frac) > exp and frac[exp:].strip("0"):
         raise ValidationError(
-            field, _("expected at most {places} decimal places, got {value!r}"),
-            places=exp, value=text[:40])
+            field,
+            _("expected at most {places} decimal places, got {value!r}"),
+            places=exp,
+            value=text[:40],
+        )
     frac = (frac[:exp]).ljust(exp, "0")
-    fen = int(whole) * 10**exp + (int(frac) if frac else 0)
+    fen: int = int(whole) * 10**exp + (int(frac) if frac else 0)
     return -fen if sign == "-" else fen
 
 

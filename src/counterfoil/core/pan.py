@@ -20,21 +20,46 @@ from counterfoil.core.errors import CardDataRefused
 from counterfoil.i18n import _
 
 #: Field names that carry sensitive authentication data, whatever their value.
-FORBIDDEN_FIELDS = frozenset({
-    "track", "track1", "track2", "track3", "track_data", "trackdata", "track2_data",
-    "cvv", "cvv2", "cvc", "cvc2", "cid", "csc", "card_verification", "security_code",
-    "pin", "pin_block", "pinblock", "encrypted_pin", "pan_full", "full_pan",
-})
+FORBIDDEN_FIELDS = frozenset(
+    {
+        "track",
+        "track1",
+        "track2",
+        "track3",
+        "track_data",
+        "trackdata",
+        "track2_data",
+        "cvv",
+        "cvv2",
+        "cvc",
+        "cvc2",
+        "cid",
+        "csc",
+        "card_verification",
+        "security_code",
+        "pin",
+        "pin_block",
+        "pinblock",
+        "encrypted_pin",
+        "pan_full",
+        "full_pan",
+    }
+)
 
 # Track 1: %B<PAN>^NAME^YYMM...?   Track 2: ;<PAN>=YYMM...?  or  <PAN>=YYMM<svc>... (ISO 7813)
 _TRACK1 = re.compile(r"%?B\d{13,19}\^[^^]{0,26}\^\d{4}")
 _TRACK2 = re.compile(r";?\d{13,19}[=D]\d{4}\d*\??")
 _DIGIT_RUN = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
 # How card numbers are written with separators: 4-4-4-4(-3), 4-4-4-1..4, Amex 4-6-5, Diners 4-6-4.
-_CARD_GROUPING = re.compile(r"^(?:\d{4}([ -])\d{4}(?:\1\d{4}){1,2}(?:\1\d{1,4})?|"
-                            r"\d{4}([ -])\d{6}\2\d{4,5})$")
+_CARD_GROUPING = re.compile(
+    r"^(?:\d{4}([ -])\d{4}(?:\1\d{4}){1,2}(?:\1\d{1,4})?|"
+    r"\d{4}([ -])\d{6}\2\d{4,5})$"
+)
 _MASKED = re.compile(r"^(\d{6})[*xX#]{2,9}(\d{4})$")
 _BIN_LAST4 = re.compile(r"^(\d{6,8})\D*(\d{4})$")
+
+
+_TRACK_REFUSED = _("{field}: looks like magnetic-stripe track data, which is never accepted")
 
 
 def luhn_ok(digits: str) -> bool:
@@ -82,8 +107,12 @@ def mask_card(value: str, hmac_key: bytes | None = None) -> MaskedCard:
     compact = value.strip().replace(" ", "").replace("-", "")
     if compact.isdigit() and 13 <= len(compact) <= 19:
         if not luhn_ok(compact):
-            raise CardDataRefused(_("card: expected a masked card number (BIN and last four), "
-                                    "or a valid full number to be masked"))
+            raise CardDataRefused(
+                _(
+                    "card: expected a masked card number (BIN and last four), "
+                    "or a valid full number to be masked"
+                )
+            )
         digest = card_hmac(compact, hmac_key) if hmac_key else None
         return MaskedCard(compact[:6], compact[-4:], digest)
     match = _MASKED.match(compact) or _BIN_LAST4.match(compact.replace("|", "*"))
@@ -128,18 +157,21 @@ def scan_payload(payload: Mapping[str, Any], path: str = "") -> None:
         if str(key).lower() in FORBIDDEN_FIELDS:
             raise CardDataRefused(
                 _("{field}: sensitive authentication data (track, CVV, PIN) is never accepted"),
-                field=name)
+                field=name,
+            )
         if isinstance(value, Mapping):
             scan_payload(value, f"{name}.")
         elif isinstance(value, str) and contains_track_data(value):
             raise CardDataRefused(
-                _("{field}: looks like magnetic-stripe track data, which is never accepted"),
-                field=name)
+                _TRACK_REFUSED,
+                field=name,
+            )
         elif isinstance(value, list):
             for i, item in enumerate(value):
                 if isinstance(item, Mapping):
                     scan_payload(item, f"{name}[{i}].")
                 elif isinstance(item, str) and contains_track_data(item):
                     raise CardDataRefused(
-                        _("{field}: looks like magnetic-stripe track data, which is never accepted"),
-                        field=f"{name}[{i}]")
+                        _TRACK_REFUSED,
+                        field=f"{name}[{i}]",
+                    )

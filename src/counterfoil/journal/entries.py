@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from counterfoil.core.canonical import canonical_bytes
+from counterfoil.core.times import iso_z
 
 ENTRY_DOMAIN = b"counterfoil/entry/v1\n"
 CHECKPOINT_DOMAIN = b"counterfoil/checkpoint/v1\n"
@@ -26,9 +27,7 @@ GENESIS_PREV = "0" * 64
 KINDS = ("genesis", "transaction", "key_rotation", "recovered", "adjustment")
 
 
-def iso_utc(moment: datetime) -> str:
-    """A UTC instant as text with microseconds and a Z: sortable and unambiguous."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+iso_utc = iso_z  # a UTC instant as text with microseconds and a Z: sortable, unambiguous
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,11 +41,25 @@ class Sealed:
         return int(self.body["seq"])
 
 
-def make_body(*, merchant_no: str, seq: int, prev_hash: str, kind: str, recorded_at: datetime,
-              key_id: str, data: dict[str, Any]) -> dict[str, Any]:
+def make_body(
+    *,
+    merchant_no: str,
+    seq: int,
+    prev_hash: str,
+    kind: str,
+    recorded_at: datetime,
+    key_id: str,
+    data: dict[str, Any],
+) -> dict[str, Any]:
     return {
-        "v": 1, "merchant_no": merchant_no, "seq": seq, "prev_hash": prev_hash, "kind": kind,
-        "recorded_at": iso_utc(recorded_at), "key_id": key_id, "data": data,
+        "v": 1,
+        "merchant_no": merchant_no,
+        "seq": seq,
+        "prev_hash": prev_hash,
+        "kind": kind,
+        "recorded_at": iso_utc(recorded_at),
+        "key_id": key_id,
+        "data": data,
     }
 
 
@@ -59,9 +72,15 @@ def signing_message(entry_hash: str) -> bytes:
     return ENTRY_DOMAIN + bytes.fromhex(entry_hash)
 
 
-def checkpoint_message(merchant_no: str, tree_size: int, root_hash: str, created_at: str,
-                       key_id: str) -> bytes:
-    return CHECKPOINT_DOMAIN + canonical_bytes({
-        "merchant_no": merchant_no, "tree_size": tree_size, "root_hash": root_hash,
-        "created_at": created_at, "key_id": key_id,
-    })
+def checkpoint_message(
+    merchant_no: str, tree_size: int, root_hash: str, created_at: str, key_id: str
+) -> bytes:
+    return CHECKPOINT_DOMAIN + canonical_bytes(
+        {
+            "merchant_no": merchant_no,
+            "tree_size": tree_size,
+            "root_hash": root_hash,
+            "created_at": created_at,
+            "key_id": key_id,
+        }
+    )

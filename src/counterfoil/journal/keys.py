@@ -14,6 +14,7 @@ the same bytes whichever library made them, and any Ed25519 verifier checks them
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import secrets
@@ -95,13 +96,20 @@ class KeyStore:
             try:
                 secret = bytes.fromhex(path.read_text().strip())
             except FileNotFoundError:
-                raise NotFound(_("the signing key {key_id} of merchant {merchant_no} is not in "
-                                 "this store's key directory: entries can be verified but not "
-                                 "signed"), key_id=key_id, merchant_no=merchant_no) from None
+                raise NotFound(
+                    _(
+                        "the signing key {key_id} of merchant {merchant_no} is not in "
+                        "this store's key directory: entries can be verified but not "
+                        "signed"
+                    ),
+                    key_id=key_id,
+                    merchant_no=merchant_no,
+                ) from None
             key = SigningKey(secret)
             if key_id_of(key.public) != key_id:
-                raise CounterfoilError(_("the key file for {key_id} holds another key"),
-                                       key_id=key_id)
+                raise CounterfoilError(
+                    _("the key file for {key_id} holds another key"), key_id=key_id
+                )
             self._signers[key_id] = key
         return key
 
@@ -114,10 +122,8 @@ class KeyStore:
         if key is None:
             path = self._dir(merchant_no) / "card-hmac.key"
             if not path.exists():
-                try:
+                with contextlib.suppress(FileExistsError):
                     _write_secret(path, secrets.token_hex(32).encode())
-                except FileExistsError:
-                    pass
             key = bytes.fromhex(path.read_text().strip())
             self._hmac[merchant_no] = key
         return key

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from hashlib import sha256 as _sha256
 
 __all__ = [
     "EMPTY_ROOT",
@@ -223,6 +224,35 @@ class CompactRange:
             right = stack.pop()
             stack[-1] = node_hash(stack[-1], right)
             n >>= 1
+
+    def extend(self, leaf_hashes: Sequence[bytes]) -> None:
+        """Append many leaf hashes: whole aligned subtrees are hashed level by level."""
+        i, n = 0, len(leaf_hashes)
+        while i < n:
+            size = self._size
+            room = size & -size if size else 1 << 62  # largest block aligned to the size
+            block = 1
+            while block * 2 <= room and block * 2 <= n - i:
+                block *= 2
+            if block == 1:
+                self.append(leaf_hashes[i])
+                i += 1
+                continue
+            level = list(leaf_hashes[i : i + block])
+            while len(level) > 1:
+                level = [
+                    _sha256(b"\x01" + level[k] + level[k + 1]).digest()
+                    for k in range(0, len(level), 2)
+                ]
+            stack = self._hashes
+            stack.append(level[0])
+            self._size += block
+            units = self._size // block
+            while not units & 1:
+                right = stack.pop()
+                stack[-1] = node_hash(stack[-1], right)
+                units >>= 1
+            i += block
 
     def root(self) -> bytes:
         """Return the Merkle Tree Hash of all leaves appended so far, in O(log n) hashes."""

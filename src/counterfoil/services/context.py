@@ -46,7 +46,7 @@ class Counterfoil:
         done: Future[T] = Future()
         try:
             done.set_result(self.write(job))
-        except Exception as exc:  # noqa: BLE001 - handed to whoever waits on the future
+        except Exception as exc:
             done.set_exception(exc)
         return done
 

@@ -12,6 +12,7 @@ time and trace order first. Every refusal is answered and audited; nothing is dr
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
@@ -27,12 +28,12 @@ from counterfoil.core.errors import Conflict, CounterfoilError, NotFound, RuleVi
 from counterfoil.core.fees import rule_for
 from counterfoil.core.models import Transaction, parse_transaction
 from counterfoil.core.rules import Standing, apply_link, check_link, fee_and_net, undo_link
+from counterfoil.core.times import iso_z
 from counterfoil.i18n import _, translate
 from counterfoil.journal.keys import KeyStore
 from counterfoil.services.merchants import Merchant, fee_schedule, get_merchant
 from counterfoil.store import audit
 from counterfoil.store.audit import Actor
-from counterfoil.core.rules import iso_z
 from counterfoil.store.journal import ChainWriter, find_keys, find_seq, save_standing
 from counterfoil.store.journal import standing as load_standing
 
@@ -47,6 +48,7 @@ class Prepared:
     txn: Transaction | None = None
     payload_hash: str | None = None
     error: CounterfoilError | None = None
+    actor: Actor | None = None  # who sent it, when items of several callers go together
 
 
 @dataclass(slots=True)
@@ -94,13 +96,21 @@ def entry_id(merchant_no: str, seq: int) -> str:
 
 def summary(merchant_no: str, seq: int, data: dict[str, Any]) -> dict[str, Any]:
     """What an acknowledgement says of a recorded entry."""
-    return {"entry_id": entry_id(merchant_no, seq), "merchant_no": merchant_no, "seq": seq,
-            "type": data.get("type"), "amount": data.get("amount"), "fee": data.get("fee"),
-            "net": data.get("net"), "original_seq": data.get("original_seq")}
+    return {
+        "entry_id": entry_id(merchant_no, seq),
+        "merchant_no": merchant_no,
+        "seq": seq,
+        "type": data.get("type"),
+        "amount": data.get("amount"),
+        "fee": data.get("fee"),
+        "net": data.get("net"),
+        "original_seq": data.get("original_seq"),
+    }
 
 
 def _order(items: Sequence[Prepared]) -> list[Prepared]:
     """Offline uploads first, in terminal time then trace order; the rest as they came."""
+
     def key(item: Prepared) -> tuple[int, str, str, int]:
         txn = item.txn
         if txn is not None and txn.offline:
@@ -110,9 +120,14 @@ def _order(items: Sequence[Prepared]) -> list[Prepared]:
     return sorted(items, key=key)
 
 
-def record(conn: Connection, keys: KeyStore, items: Sequence[Prepared], actor: Actor,
-           *, allowed: Callable[[Transaction], CounterfoilError | None] | None = None,
-           ) -> list[ItemResult]:
+def record(
+    conn: Connection,
+    keys: KeyStore,
+    items: Sequence[Prepared],
+    actor: Actor,
+    *,
+    allowed: Callable[[Transaction], CounterfoilError | None] | None = None,
+) -> list[ItemResult]:
     """Record prepared items in the caller's transaction; one result per item, in order."""
     results: dict[int, ItemResult] = {}
     by_merchant: dict[str, list[Prepared]] = defaultdict(list)
@@ -132,8 +147,11 @@ def record(conn: Connection, keys: KeyStore, items: Sequence[Prepared], actor: A
             for item in group:
                 results[item.index] = ItemResult(item.index, "invalid", error=exc)
             continue
-        run = _MerchantRun(merchant, ChainWriter(conn, keys, merchant_no),
-                           find_keys(conn, merchant_no, [i.txn.key() for i in group if i.txn]))
+        run = _MerchantRun(
+            merchant,
+            ChainWriter(conn, keys, merchant_no),
+            find_keys(conn, merchant_no, [i.txn.key() for i in group if i.txn]),
+        )
         schedule = fee_schedule(conn, merchant_no)
         zone = ZoneInfo(merchant.timezone)
         for item in _order(group):
@@ -141,26 +159,57 @@ def record(conn: Connection, keys: KeyStore, items: Sequence[Prepared], actor: A
         run.chain.flush()
         save_standing(conn, merchant_no, (run.standings[s] for s in sorted(run.moved)))
 
-    refused = [r for r in results.values() if not r.ok]
-    for result in refused:
-        assert result.error is not None
-        audit.record(conn, actor, "transaction.ingest", "refused", object_type="transaction",
-                     details={"index": result.index, "status": result.status,
-                              "code": result.error.code, "reason": result.error.render("en")})
-    done = [r for r in results.values() if r.status == "recorded"]
-    if done:
-        audit.record(conn, actor, "transaction.ingest", "success", object_type="journal",
-                     details={"recorded": len(done), "duplicates": sum(
-                         r.status == "duplicate" for r in results.values()),
-                         "first": done[0].entry and done[0].entry["entry_id"],
-                         "last": done[-1].entry and done[-1].entry["entry_id"]})
+    _audit(conn, items, results, actor)
     return [results[item.index] for item in items]
 
 
-def _record_one(conn: Connection, run: _MerchantRun, item: Prepared, schedule: Any,
-                zone: ZoneInfo, actor: Actor) -> ItemResult:
+def _audit(
+    conn: Connection, items: Sequence[Prepared], results: dict[int, ItemResult], default: Actor
+) -> None:
+    """Every refusal on its own; what each caller had recorded, in one record per caller."""
+    by_actor: dict[Actor, list[ItemResult]] = defaultdict(list)
+    for item in items:
+        by_actor[item.actor or default].append(results[item.index])
+    for actor, mine in by_actor.items():
+        for result in mine:
+            if not result.ok:
+                assert result.error is not None
+                audit.record(
+                    conn,
+                    actor,
+                    "transaction.ingest",
+                    "refused",
+                    object_type="transaction",
+                    details={
+                        "index": result.index,
+                        "status": result.status,
+                        "code": result.error.code,
+                        "reason": result.error.render("en"),
+                    },
+                )
+        done = [r.entry["entry_id"] for r in mine if r.status == "recorded" and r.entry]
+        if done:
+            audit.record(
+                conn,
+                actor,
+                "transaction.ingest",
+                "success",
+                object_type="journal",
+                details={
+                    "recorded": len(done),
+                    "first": done[0],
+                    "last": done[-1],
+                    "duplicates": sum(r.status == "duplicate" for r in mine),
+                },
+            )
+
+
+def _record_one(
+    conn: Connection, run: _MerchantRun, item: Prepared, schedule: Any, zone: ZoneInfo, actor: Actor
+) -> ItemResult:
     txn = item.txn
-    assert txn is not None and item.payload_hash is not None
+    assert txn is not None
+    assert item.payload_hash is not None
     key, merchant_no = txn.key(), txn.merchant_no
     seen = run.recorded.get(key)
     if seen is None and key in run.existing:
@@ -170,9 +219,15 @@ def _record_one(conn: Connection, run: _MerchantRun, item: Prepared, schedule: A
         seq, digest, data = seen
         if digest == item.payload_hash:
             return ItemResult(item.index, "duplicate", summary(merchant_no, seq, data))
-        return ItemResult(item.index, "conflict", error=Conflict(
-            _("{key} is already recorded with different details (entry {entry_id})"),
-            key=txn.describe_key(), entry_id=entry_id(merchant_no, seq)))
+        return ItemResult(
+            item.index,
+            "conflict",
+            error=Conflict(
+                _("{key} is already recorded with different details (entry {entry_id})"),
+                key=txn.describe_key(),
+                entry_id=entry_id(merchant_no, seq),
+            ),
+        )
 
     original = _original_standing(conn, run, txn)
     when = iso_z(txn.terminal_time)
@@ -182,19 +237,34 @@ def _record_one(conn: Connection, run: _MerchantRun, item: Prepared, schedule: A
         return ItemResult(item.index, "refused", error=exc)
 
     local_day = txn.terminal_time.astimezone(zone).date()
-    fee, net = fee_and_net(txn, rule_for(schedule, txn.channel, local_day), original,
-                           run.merchant.rules)
+    fee, net = fee_and_net(
+        txn, rule_for(schedule, txn.channel, local_day), original, run.merchant.rules
+    )
     data = txn.body()
     data.update(fee=fee, net=net)
     if original is not None:
         data["original_seq"] = original.seq
-    row = run.chain.append("transaction", data, extra={
-        "idem_key": key, "payload_hash": item.payload_hash,
-        "card_hmac": txn.card.hmac if txn.card else None})
+    row = run.chain.append(
+        "transaction",
+        data,
+        extra={
+            "idem_key": key,
+            "payload_hash": item.payload_hash,
+            "card_hmac": txn.card.hmac if txn.card else None,
+        },
+    )
     seq = int(row["seq"])
     run.recorded[key] = (seq, item.payload_hash, data)
-    run.standings[seq] = Standing(seq, txn.type, txn.channel, txn.amount, fee, net, when,
-                                  original_seq=data.get("original_seq"))
+    run.standings[seq] = Standing(
+        seq,
+        txn.type,
+        txn.channel,
+        txn.amount,
+        fee,
+        net,
+        when,
+        original_seq=data.get("original_seq"),
+    )
     if txn.rrn:
         run.by_rrn.setdefault(txn.rrn, seq)
     if txn.order_no:
@@ -241,13 +311,82 @@ def _original_standing(conn: Connection, run: _MerchantRun, txn: Transaction) ->
     if seq is None and o.order_no:
         seq = run.by_order.get(o.order_no)
     if seq is None:
-        seq = find_seq(conn, run.merchant.merchant_no, idem_keys=keys, rrn=o.rrn,
-                       order_no=o.order_no)
+        seq = find_seq(
+            conn, run.merchant.merchant_no, idem_keys=keys, rrn=o.rrn, order_no=o.order_no
+        )
     return _standing(conn, run, seq) if seq is not None else None
 
 
-def prepare_all(payloads: Iterable[Any], hmac_for: Callable[[str], bytes | None],
-                start: int = 0) -> list[Prepared]:
+class IngestQueue:
+    """Merges single transactions that arrive together into one ``record`` call.
+
+    Each request's item waits in a list and a drain job goes to the writer; the first
+    drain to run takes every item waiting, records them together — one chain write, one
+    head update, one commit — and, once the commit has returned, answers each request.
+    """
+
+    def __init__(
+        self, submit: Callable[[Callable[[Connection], Any]], Future[Any]], keys: KeyStore
+    ) -> None:
+        self._submit = submit
+        self._keys = keys
+        self._lock = threading.Lock()
+        self._waiting: list[tuple[Prepared, Future[ItemResult]]] = []
+
+    def put(self, item: Prepared) -> Future[ItemResult]:
+        answer: Future[ItemResult] = Future()
+        with self._lock:
+            self._waiting.append((item, answer))
+        drain = _Drain(self)
+        self._submit(drain).add_done_callback(drain.answer)
+        return answer
+
+    def take(self) -> list[tuple[Prepared, Future[ItemResult]]]:
+        with self._lock:
+            taken, self._waiting = self._waiting, []
+        return taken
+
+    def record(
+        self, conn: Connection, taken: list[tuple[Prepared, Future[ItemResult]]]
+    ) -> list[ItemResult]:
+        items = [
+            Prepared(i, p.txn, p.payload_hash, p.error, p.actor)
+            for i, (p, _answer) in enumerate(taken)
+        ]
+        return record(conn, self._keys, items, SYSTEM_INGEST)
+
+
+class _Drain:
+    """One writer job; if the writer retries it alone, it keeps the items it took."""
+
+    def __init__(self, queue: IngestQueue) -> None:
+        self.queue = queue
+        self.taken: list[tuple[Prepared, Future[ItemResult]]] | None = None
+
+    def __call__(self, conn: Connection) -> list[ItemResult]:
+        if self.taken is None:
+            self.taken = self.queue.take()
+        return self.queue.record(conn, self.taken) if self.taken else []
+
+    def answer(self, done: Future[Any]) -> None:
+        taken = self.taken or []
+        error = done.exception()
+        for i, (_item, answer) in enumerate(taken):
+            if error is not None:
+                answer.set_exception(error)
+            else:
+                result = done.result()[i]
+                answer.set_result(
+                    ItemResult(_item.index, result.status, result.entry, result.error)
+                )
+
+
+SYSTEM_INGEST = Actor("ingest", "local")
+
+
+def prepare_all(
+    payloads: Iterable[Any], hmac_for: Callable[[str], bytes | None], start: int = 0
+) -> list[Prepared]:
     return [prepare(start + i, p, hmac_for) for i, p in enumerate(payloads)]
 
 
@@ -262,17 +401,27 @@ class FileReport:
     merchants: set[str] = field(default_factory=set)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"lines": self.lines, "recorded": self.recorded, "duplicates": self.duplicates,
-                "rejected": len(self.rejected), "rejected_lines": self.rejected,
-                "merchants": sorted(self.merchants)}
+        return {
+            "lines": self.lines,
+            "recorded": self.recorded,
+            "duplicates": self.duplicates,
+            "rejected": len(self.rejected),
+            "rejected_lines": self.rejected,
+            "merchants": sorted(self.merchants),
+        }
 
 
 CHUNK = 5_000
 
 
-def ingest_lines(submit: Callable[[Callable[[Connection], Any]], Future[Any]], keys: KeyStore,
-                 lines: Iterable[bytes], actor: Actor, known: set[str],
-                 progress: Callable[[int], None] | None = None) -> FileReport:
+def ingest_lines(
+    submit: Callable[[Callable[[Connection], Any]], Future[Any]],
+    keys: KeyStore,
+    lines: Iterable[bytes],
+    actor: Actor,
+    known: set[str],
+    progress: Callable[[int], None] | None = None,
+) -> FileReport:
     """Record a JSON Lines stream in chunks, each chunk one durable transaction.
 
     While the writer records one chunk (signing and the database release the GIL), the
@@ -295,17 +444,21 @@ def ingest_lines(submit: Callable[[Callable[[Connection], Any]], Future[Any]], k
                 report.duplicates += 1
             else:
                 assert result.error is not None
-                report.rejected.append({"line": line_nos[result.index], "status": result.status,
-                                        "code": result.error.code,
-                                        "field": getattr(result.error, "field", None),
-                                        "reason": result.error.render()})
+                report.rejected.append(
+                    {
+                        "line": line_nos[result.index],
+                        "status": result.status,
+                        "code": result.error.code,
+                        "field": getattr(result.error, "field", None),
+                        "reason": result.error.render(),
+                    }
+                )
             if result.entry:
                 report.merchants.add(result.entry["merchant_no"])
         if progress:
             progress(max(line_nos.values(), default=report.lines))
 
-    def send(chunk: list[Prepared], line_nos: dict[int, int]) -> tuple[Future[Any],
-                                                                       dict[int, int]]:
+    def send(chunk: list[Prepared], line_nos: dict[int, int]) -> tuple[Future[Any], dict[int, int]]:
         return submit(lambda conn: record(conn, keys, chunk, actor)), line_nos
 
     pending: tuple[Future[Any], dict[int, int]] | None = None
@@ -319,8 +472,15 @@ def ingest_lines(submit: Callable[[Callable[[Connection], Any]], Future[Any]], k
         try:
             payload = orjson.loads(text)
         except orjson.JSONDecodeError:
-            report.rejected.append({"line": number, "status": "invalid", "code": "invalid",
-                                    "field": None, "reason": translate(_("not valid JSON"))})
+            report.rejected.append(
+                {
+                    "line": number,
+                    "status": "invalid",
+                    "code": "invalid",
+                    "field": None,
+                    "reason": translate(_("not valid JSON")),
+                }
+            )
             continue
         index = len(line_nos)
         line_nos[index] = number

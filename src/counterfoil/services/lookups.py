@@ -30,20 +30,35 @@ _ENTRY_ID = re.compile(r"^(\d{15})-(\d{1,12})$")
 _TBT = re.compile(r"^([0-9A-Z]{8})[/:-](\d{6})[/:-](\d{6})$")
 
 j, s = journal_entries.c, entry_state.c
-_JOINED = journal_entries.outerjoin(entry_state, and_(s.merchant_no == j.merchant_no,
-                                                      s.seq == j.seq))
-_COLUMNS = (j.merchant_no, j.seq, j.kind, j.body, j.entry_hash, j.recorded_at,
-            func.coalesce(s.status, "approved").label("status"),
-            func.coalesce(s.refunded, 0).label("refunded"))
+_JOINED = journal_entries.outerjoin(
+    entry_state, and_(s.merchant_no == j.merchant_no, s.seq == j.seq)
+)
+_COLUMNS = (
+    j.merchant_no,
+    j.seq,
+    j.kind,
+    j.body,
+    j.entry_hash,
+    j.recorded_at,
+    func.coalesce(s.status, "approved").label("status"),
+    func.coalesce(s.refunded, 0).label("refunded"),
+)
 
 
 def _view(row: Any) -> dict[str, Any]:
     body = orjson.loads(row.body)
     recorded = row.recorded_at if row.recorded_at.tzinfo else row.recorded_at.replace(tzinfo=UTC)
-    return {"entry_id": entry_id(row.merchant_no, row.seq), "merchant_no": row.merchant_no,
-            "seq": row.seq, "kind": row.kind, "entry_hash": row.entry_hash,
-            "recorded_at": recorded.isoformat(), "status": row.status,
-            "refunded": row.refunded, **body["data"]}
+    return {
+        "entry_id": entry_id(row.merchant_no, row.seq),
+        "merchant_no": row.merchant_no,
+        "seq": row.seq,
+        "kind": row.kind,
+        "entry_hash": row.entry_hash,
+        "recorded_at": recorded.isoformat(),
+        "status": row.status,
+        "refunded": row.refunded,
+        **body["data"],
+    }
 
 
 def find(conn: Connection, ref: str, merchant_no: str | None = None) -> dict[str, Any]:
@@ -64,15 +79,20 @@ def find(conn: Connection, ref: str, merchant_no: str | None = None) -> dict[str
     if not rows:
         raise NotFound(_("no transaction matches {ref}"), ref=ref)
     if len(rows) > 1 and not _ENTRY_ID.match(ref):
-        raise ValidationError("ref", _("{ref} matches more than one transaction: use the entry "
-                                       "id"), ref=ref)
+        raise ValidationError(
+            "ref", _("{ref} matches more than one transaction: use the entry id"), ref=ref
+        )
     return _view(rows[0])
 
 
 def links(conn: Connection, merchant_no: str, seq: int) -> list[dict[str, Any]]:
     """The entries that act on this one: voids, refunds, completions, cancels, reversals."""
-    rows = conn.execute(select(*_COLUMNS).select_from(_JOINED).where(
-        and_(j.merchant_no == merchant_no, j.original_seq == seq)).order_by(j.seq))
+    rows = conn.execute(
+        select(*_COLUMNS)
+        .select_from(_JOINED)
+        .where(and_(j.merchant_no == merchant_no, j.original_seq == seq))
+        .order_by(j.seq)
+    )
     return [_view(r) for r in rows]
 
 
@@ -95,16 +115,21 @@ class Search:
     per_page: int = 50
 
     def check(self) -> None:
-        for name, value, options in (("type", self.type, TYPES), ("channel", self.channel,
-                                     CHANNELS), ("status", self.status, STATUSES)):
+        for name, value, options in (
+            ("type", self.type, TYPES),
+            ("channel", self.channel, CHANNELS),
+            ("status", self.status, STATUSES),
+        ):
             if value is not None and value not in options:
-                raise ValidationError(name, _("expected one of {options}"),
-                                      options=", ".join(options))
+                raise ValidationError(
+                    name, _("expected one of {options}"), options=", ".join(options)
+                )
         if self.last4 is not None and not re.fullmatch(r"\d{4}", self.last4):
             raise ValidationError("last4", _("expected the card's last four digits"))
         if not 1 <= self.per_page <= MAX_PAGE or self.page < 1:
-            raise ValidationError("per_page", _("expected a page from 1 and 1 to {max} a page"),
-                                  max=MAX_PAGE)
+            raise ValidationError(
+                "per_page", _("expected a page from 1 and 1 to {max} a page"), max=MAX_PAGE
+            )
         if self.date_from and self.date_to and self.date_from > self.date_to:
             raise ValidationError("date_to", _("expected an end date on or after the start"))
 
@@ -125,8 +150,15 @@ def search(conn: Connection, q: Search) -> dict[str, Any]:
         where.append(j.terminal_time >= day_bounds(q.date_from, merchant.timezone)[0])
     if q.date_to:
         where.append(j.terminal_time < day_bounds(q.date_to, merchant.timezone)[1])
-    exact = {"amount": q.amount, "card_last4": q.last4, "rrn": q.rrn, "order_no": q.order_no,
-             "type": q.type, "channel": q.channel, "terminal_id": q.terminal_id}
+    exact = {
+        "amount": q.amount,
+        "card_last4": q.last4,
+        "rrn": q.rrn,
+        "order_no": q.order_no,
+        "type": q.type,
+        "channel": q.channel,
+        "terminal_id": q.terminal_id,
+    }
     where += [j[name] == value for name, value in exact.items() if value is not None]
     if q.amount_min is not None:
         where.append(j.amount >= q.amount_min)
@@ -138,8 +170,17 @@ def search(conn: Connection, q: Search) -> dict[str, Any]:
         where.append(s.status == q.status)
     condition = and_(*where)
     total = conn.execute(select(func.count()).select_from(_JOINED).where(condition)).scalar()
-    rows = conn.execute(select(*_COLUMNS).select_from(_JOINED).where(condition)
-                        .order_by(j.terminal_time.desc(), j.seq.desc())
-                        .limit(q.per_page).offset((q.page - 1) * q.per_page))
-    return {"total": int(total or 0), "page": q.page, "per_page": q.per_page,
-            "items": [_view(r) for r in rows]}
+    rows = conn.execute(
+        select(*_COLUMNS)
+        .select_from(_JOINED)
+        .where(condition)
+        .order_by(j.terminal_time.desc(), j.seq.desc())
+        .limit(q.per_page)
+        .offset((q.page - 1) * q.per_page)
+    )
+    return {
+        "total": int(total or 0),
+        "page": q.page,
+        "per_page": q.per_page,
+        "items": [_view(r) for r in rows],
+    }

@@ -9,62 +9,158 @@ from the previous checkpoint's compact range, so it reads only the entries since
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import orjson
-from sqlalchemy import Connection, and_, select
+from sqlalchemy import Connection, Engine, and_, select
 
+from counterfoil.i18n import _
 from counterfoil.journal.entries import checkpoint_message, iso_utc
 from counterfoil.journal.merkle import CompactRange, leaf_hash
-from counterfoil.journal.verify import Checkpoint, Report, verify_chain
+from counterfoil.journal.verify import Checkpoint, Report, Row, verify_chain
 from counterfoil.services.context import Counterfoil
 from counterfoil.services.merchants import get_merchant, list_merchants, public_keys
 from counterfoil.store import audit
 from counterfoil.store.audit import Actor
-from counterfoil.store.journal import read_head
+from counterfoil.store.journal import COPIED, columns_from_data, read_head
 from counterfoil.store.schema import checkpoints, journal_entries
 
-_VERIFY_COLUMNS = ("seq", "kind", "body", "entry_hash", "prev_hash", "key_id", "signature",
-                   "terminal_id", "batch_no", "trace_no", "type", "channel", "amount", "fee",
-                   "net", "currency", "rrn", "auth_code", "order_no", "original_seq", "offline",
-                   "card_bin", "card_last4", "terminal_time")
+_ROW_SQL = {
+    "sqlite": "SELECT seq, CAST(body AS BLOB), entry_hash, prev_hash, kind, key_id, signature "
+    "FROM journal_entries WHERE merchant_no = ? AND seq > ? ORDER BY seq LIMIT ?",
+    "postgresql": "SELECT seq, convert_to(body, 'UTF8'), entry_hash, prev_hash, kind, key_id, "
+    "signature FROM journal_entries WHERE merchant_no = %s AND seq > %s "
+    "ORDER BY seq LIMIT %s",
+}
+
+# The copied look-up columns against the signed body, compared by the database itself.
+_SQLITE_FIELD = "json_extract(body, '$.data.{0}')"
+_COLUMN_SQL = {
+    # Built from the fixed column names above; the merchant number is a bound parameter.
+    "sqlite": "SELECT seq FROM journal_entries WHERE merchant_no = ? "  # noqa: S608
+    "AND kind = 'transaction' "
+    "AND ("
+    + " OR ".join(
+        [f"{c} IS NOT {_SQLITE_FIELD.format(c)}" for c in COPIED]
+        + [
+            "card_bin IS NOT substr(json_extract(body, '$.data.card'), 1, 6)",
+            "card_last4 IS NOT substr(json_extract(body, '$.data.card'), -4)",
+            "strftime('%Y-%m-%d %H:%M:%f', terminal_time) IS NOT "
+            "strftime('%Y-%m-%d %H:%M:%f', json_extract(body, '$.data.terminal_time'))",
+        ]
+    )
+    + ") ORDER BY seq LIMIT 1",
+    "postgresql": "SELECT seq FROM journal_entries j, "  # noqa: S608
+    "LATERAL (SELECT (j.body::jsonb) -> 'data' "
+    "AS d) x WHERE merchant_no = %s AND kind = 'transaction' AND ("
+    + " OR ".join(
+        [
+            f"{c} IS DISTINCT FROM (d ->> '{c}')::{t}"
+            for c, t in (
+                ("terminal_id", "text"),
+                ("batch_no", "text"),
+                ("trace_no", "text"),
+                ("type", "text"),
+                ("channel", "text"),
+                ("amount", "bigint"),
+                ("fee", "bigint"),
+                ("net", "bigint"),
+                ("currency", "text"),
+                ("rrn", "text"),
+                ("auth_code", "text"),
+                ("order_no", "text"),
+                ("original_seq", "bigint"),
+                ("offline", "boolean"),
+            )
+        ]
+        + [
+            "card_bin IS DISTINCT FROM left(d ->> 'card', 6)",
+            "card_last4 IS DISTINCT FROM right(d ->> 'card', 4)",
+            "terminal_time IS DISTINCT FROM (d ->> 'terminal_time')::timestamptz",
+        ]
+    )
+    + ") ORDER BY seq LIMIT 1",
+}
 
 
-def _rows(conn: Connection, merchant_no: str, chunk: int = 20_000) -> Iterator[dict[str, Any]]:
+def _rows(conn: Connection, merchant_no: str, chunk: int = 5_000) -> Iterator[Row]:
     """Entries in sequence order, read in chunks by key range (no long-lived cursor)."""
-    cols = ", ".join(_VERIFY_COLUMNS)
-    offline_is_int = conn.dialect.name == "sqlite"
+    sql = _ROW_SQL[conn.dialect.name]
     after = 0
     while True:
-        result = conn.exec_driver_sql(
-            f"SELECT {cols} FROM journal_entries WHERE merchant_no = "  # noqa: S608 - fixed names
-            f"{'?' if offline_is_int else '%(m)s'} AND seq > "
-            f"{'?' if offline_is_int else '%(a)s'} ORDER BY seq LIMIT {chunk}",
-            (merchant_no, after) if offline_is_int else {"m": merchant_no, "a": after})
-        batch = result.fetchall()
+        batch = conn.exec_driver_sql(sql, (merchant_no, after, chunk)).fetchall()
         if not batch:
             return
-        for values in batch:
-            row = dict(zip(_VERIFY_COLUMNS, values, strict=True))
-            if offline_is_int and row["offline"] is not None:
-                row["offline"] = bool(row["offline"])
-            yield row
+        yield from cast("list[Row]", batch)  # SQLAlchemy rows unpack like tuples
         after = batch[-1][0]
+
+
+_COLUMN_CHECKS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="counterfoil-verify")
+
+
+def _column_problem_on(engine: Engine, merchant_no: str) -> tuple[int, str, dict[str, Any]] | None:
+    with engine.connect() as conn:
+        return _column_problem(conn, merchant_no)
+
+
+def _column_problem(conn: Connection, merchant_no: str) -> tuple[int, str, dict[str, Any]] | None:
+    """The first entry whose copied look-up columns differ from its signed body."""
+    seq = conn.exec_driver_sql(_COLUMN_SQL[conn.dialect.name], (merchant_no,)).scalar()
+    if seq is None:
+        return None
+    row = (
+        conn.execute(
+            select(journal_entries).where(
+                and_(journal_entries.c.merchant_no == merchant_no, journal_entries.c.seq == seq)
+            )
+        )
+        .mappings()
+        .one()
+    )
+    expected = columns_from_data(orjson.loads(row["body"])["data"])
+    for name, value in expected.items():
+        stored = row[name]
+        if name == "terminal_time" and stored is not None and value is not None:
+            stored = stored if stored.tzinfo else stored.replace(tzinfo=UTC)
+        if stored != value:
+            return (
+                int(seq),
+                _(
+                    "entry {seq} was altered: {column} is {stored} in the table but "
+                    "{signed} in the signed body"
+                ),
+                {"column": name, "stored": repr(stored), "signed": repr(value)},
+            )
+    return int(seq), _("entry {seq} was altered: a look-up column differs from its body"), {}
 
 
 def load_checkpoints(conn: Connection, merchant_no: str) -> list[Checkpoint]:
     c = checkpoints.c
-    return [Checkpoint(merchant_no, r.tree_size, r.root_hash, r.key_id, r.signature,
-                       iso_utc(r.created_at if r.created_at.tzinfo else
-                               r.created_at.replace(tzinfo=UTC)))
-            for r in conn.execute(select(checkpoints).where(c.merchant_no == merchant_no)
-                                  .order_by(c.tree_size))]
+    return [
+        Checkpoint(
+            merchant_no,
+            r.tree_size,
+            r.root_hash,
+            r.key_id,
+            r.signature,
+            iso_utc(r.created_at if r.created_at.tzinfo else r.created_at.replace(tzinfo=UTC)),
+        )
+        for r in conn.execute(
+            select(checkpoints).where(c.merchant_no == merchant_no).order_by(c.tree_size)
+        )
+    ]
 
 
-def verify(cf: Counterfoil, merchant_no: str | None = None, *, full: bool = False,
-           actor: Actor = audit.SYSTEM, progress: Callable[[str, int], None] | None = None,
-           ) -> list[Report]:
+def verify(
+    cf: Counterfoil,
+    merchant_no: str | None = None,
+    *,
+    full: bool = False,
+    actor: Actor = audit.SYSTEM,
+    progress: Callable[[str, int], None] | None = None,
+) -> list[Report]:
     reports: list[Report] = []
     with cf.engine.connect() as conn:
         merchants = [get_merchant(conn, merchant_no)] if merchant_no else list_merchants(conn)
@@ -73,18 +169,43 @@ def verify(cf: Counterfoil, merchant_no: str | None = None, *, full: bool = Fals
             keys = {k["key_id"]: k["public_key"] for k in public_keys(conn, m)}
             head = read_head(conn, m, lock=False)
             tick = (lambda n, m=m: progress(m, n)) if progress else None
-            reports.append(verify_chain(
-                m, _rows(conn, m), load_checkpoints(conn, m), keys,
-                head=(head.seq, head.hash) if head else (0, ""), full=full, progress=tick))
-    cf.write(lambda conn: audit.record(
-        conn, actor, "journal.verify", "success" if all(r.ok for r in reports) else "failed",
-        object_type="journal", object_id=merchant_no or "*",
-        details={"full": full, "problems": [r.problem for r in reports if r.problem]}))
+            # The copied-column check runs inside the database (no GIL held): on the other
+            # core, at the same time as the chain walk.
+            columns_check = _COLUMN_CHECKS.submit(_column_problem_on, cf.engine, m)
+            report = verify_chain(
+                m,
+                _rows(conn, m),
+                load_checkpoints(conn, m),
+                keys,
+                head=(head.seq, head.hash) if head else (0, ""),
+                full=full,
+                progress=tick,
+            )
+            columns = columns_check.result()
+            if columns is not None and (report.bad_seq is None or columns[0] < report.bad_seq):
+                report.bad_seq, report.message = columns[0], columns[1]
+                report.facts = {"seq": columns[0], **columns[2]}
+            reports.append(report)
+    cf.write(
+        lambda conn: audit.record(
+            conn,
+            actor,
+            "journal.verify",
+            "success" if all(r.ok for r in reports) else "failed",
+            object_type="journal",
+            object_id=merchant_no or "*",
+            details={"full": full, "problems": [r.problem for r in reports if r.problem]},
+        )
+    )
     return reports
 
 
-def make_checkpoint(cf: Counterfoil, merchant_no: str, *, actor: Actor = audit.SYSTEM,
-                    ) -> Checkpoint | None:
+def make_checkpoint(
+    cf: Counterfoil,
+    merchant_no: str,
+    *,
+    actor: Actor = audit.SYSTEM,
+) -> Checkpoint | None:
     """Sign the journal's current Merkle root; None when nothing new since the last one."""
 
     def job(conn: Connection) -> Checkpoint | None:
@@ -93,30 +214,52 @@ def make_checkpoint(cf: Counterfoil, merchant_no: str, *, actor: Actor = audit.S
         if head is None or head.key_id is None:
             return None
         c = checkpoints.c
-        last = conn.execute(select(checkpoints).where(c.merchant_no == merchant_no)
-                            .order_by(c.tree_size.desc()).limit(1)).first()
+        last = conn.execute(
+            select(checkpoints)
+            .where(c.merchant_no == merchant_no)
+            .order_by(c.tree_size.desc())
+            .limit(1)
+        ).first()
         if last is not None and last.tree_size >= head.seq:
             return None
         tree = CompactRange()
         if last is not None:
-            tree = CompactRange.resume(last.tree_size, [bytes.fromhex(h) for h in
-                                                        orjson.loads(last.compact_range)])
+            tree = CompactRange.resume(
+                last.tree_size, [bytes.fromhex(h) for h in orjson.loads(last.compact_range)]
+            )
         j = journal_entries.c
         for (entry_hash,) in conn.execute(
-                select(j.entry_hash).where(and_(j.merchant_no == merchant_no,
-                                                j.seq > tree.size, j.seq <= head.seq))
-                .order_by(j.seq)):
+            select(j.entry_hash)
+            .where(and_(j.merchant_no == merchant_no, j.seq > tree.size, j.seq <= head.seq))
+            .order_by(j.seq)
+        ):
             tree.append(leaf_hash(bytes.fromhex(entry_hash)))
         root, now = tree.root().hex(), datetime.now(UTC).replace(microsecond=0)
         created = iso_utc(now)
-        signature = cf.keys.sign(merchant_no, head.key_id, checkpoint_message(
-            merchant_no, tree.size, root, created, head.key_id))
-        conn.execute(checkpoints.insert().values(
-            merchant_no=merchant_no, tree_size=tree.size, root_hash=root,
-            compact_range=orjson.dumps([h.hex() for h in tree.hashes]).decode(),
-            key_id=head.key_id, signature=signature, created_at=now))
-        audit.record(conn, actor, "checkpoint.create", object_type="checkpoint",
-                     object_id=f"{merchant_no}@{tree.size}", merchant_no=merchant_no)
+        signature = cf.keys.sign(
+            merchant_no,
+            head.key_id,
+            checkpoint_message(merchant_no, tree.size, root, created, head.key_id),
+        )
+        conn.execute(
+            checkpoints.insert().values(
+                merchant_no=merchant_no,
+                tree_size=tree.size,
+                root_hash=root,
+                compact_range=orjson.dumps([h.hex() for h in tree.hashes]).decode(),
+                key_id=head.key_id,
+                signature=signature,
+                created_at=now,
+            )
+        )
+        audit.record(
+            conn,
+            actor,
+            "checkpoint.create",
+            object_type="checkpoint",
+            object_id=f"{merchant_no}@{tree.size}",
+            merchant_no=merchant_no,
+        )
         return Checkpoint(merchant_no, tree.size, root, head.key_id, signature, created)
 
     return cf.write(job)
@@ -129,10 +272,16 @@ def export_checkpoint(cf: Counterfoil, merchant_no: str) -> dict[str, Any]:
         marks = load_checkpoints(conn, merchant_no)
         keys = {k["key_id"]: k["public_key"] for k in public_keys(conn, merchant_no)}
     mark = marks[-1]
-    return {"format": "counterfoil-checkpoint/v1", "merchant_no": merchant_no,
-            "tree_size": mark.tree_size, "root_hash": mark.root_hash,
-            "created_at": mark.created_at, "key_id": mark.key_id,
-            "public_key": keys[mark.key_id], "signature": mark.signature,
-            "hashing": "RFC 9162 (SHA-256); leaf = SHA-256 entry hash of the RFC 8785 body",
-            "signed_message": "'counterfoil/checkpoint/v1\\n' + RFC 8785 JSON of merchant_no, "
-                              "tree_size, root_hash, created_at, key_id"}
+    return {
+        "format": "counterfoil-checkpoint/v1",
+        "merchant_no": merchant_no,
+        "tree_size": mark.tree_size,
+        "root_hash": mark.root_hash,
+        "created_at": mark.created_at,
+        "key_id": mark.key_id,
+        "public_key": keys[mark.key_id],
+        "signature": mark.signature,
+        "hashing": "RFC 9162 (SHA-256); leaf = SHA-256 entry hash of the RFC 8785 body",
+        "signed_message": "'counterfoil/checkpoint/v1\\n' + RFC 8785 JSON of merchant_no, "
+        "tree_size, root_hash, created_at, key_id",
+    }

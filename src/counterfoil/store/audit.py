@@ -38,24 +38,42 @@ SYSTEM = Actor("system", "local")
 
 
 def _body(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: (iso_utc(v) if isinstance(v, datetime) else v) for k, v in row.items()
-            if k != "entry_hash"}
+    return {
+        k: (iso_utc(v) if isinstance(v, datetime) else v)
+        for k, v in row.items()
+        if k != "entry_hash"
+    }
 
 
-def record(conn: Connection, actor: Actor, action: str, outcome: str = "success", *,
-           object_type: str | None = None, object_id: str | None = None,
-           merchant_no: str | None = None, details: dict[str, Any] | None = None,
-           now: datetime | None = None) -> int:
+def record(
+    conn: Connection,
+    actor: Actor,
+    action: str,
+    outcome: str = "success",
+    *,
+    object_type: str | None = None,
+    object_id: str | None = None,
+    merchant_no: str | None = None,
+    details: dict[str, Any] | None = None,
+    now: datetime | None = None,
+) -> int:
     """Append one audit record within the caller's transaction; return its number."""
     head = read_head(conn, AUDIT_CHAIN)
     new = head is None
     head = head or Head(0, GENESIS_PREV, None)
     text = redact_pans(orjson.dumps(details or {}, option=orjson.OPT_SORT_KEYS).decode())
     row: dict[str, Any] = {
-        "seq": head.seq + 1, "at": (now or datetime.now(UTC)).astimezone(UTC),
-        "actor": actor.name[:80], "action": action, "object_type": object_type,
-        "object_id": object_id, "merchant_no": merchant_no, "source": actor.source[:80],
-        "outcome": outcome, "details": text, "prev_hash": head.hash,
+        "seq": head.seq + 1,
+        "at": (now or datetime.now(UTC)).astimezone(UTC),
+        "actor": actor.name[:80],
+        "action": action,
+        "object_type": object_type,
+        "object_id": object_id,
+        "merchant_no": merchant_no,
+        "source": actor.source[:80],
+        "outcome": outcome,
+        "details": text,
+        "prev_hash": head.hash,
     }
     row["entry_hash"] = hashlib.sha256(canonical_bytes(_body(row))).hexdigest()
     conn.execute(audit_log.insert().values(**row))
@@ -84,8 +102,9 @@ def verify_audit(conn: Connection) -> tuple[int, str | None]:
     return count, None
 
 
-def rows(conn: Connection, *, merchant_no: str | None = None, limit: int = 100,
-         before: int | None = None) -> Iterator[dict[str, Any]]:
+def rows(
+    conn: Connection, *, merchant_no: str | None = None, limit: int = 100, before: int | None = None
+) -> Iterator[dict[str, Any]]:
     query = select(audit_log).order_by(audit_log.c.seq.desc()).limit(limit)
     if merchant_no:
         query = query.where(audit_log.c.merchant_no == merchant_no)

@@ -28,7 +28,8 @@ metadata = MetaData()
 APPEND_ONLY = ("journal_entries", "checkpoints", "signing_keys", "audit_log")
 
 merchants = Table(
-    "merchants", metadata,
+    "merchants",
+    metadata,
     Column("merchant_no", String(15), primary_key=True),
     Column("name", String(120), nullable=False),
     Column("timezone", String(64), nullable=False),
@@ -37,7 +38,8 @@ merchants = Table(
 )
 
 terminals = Table(
-    "terminals", metadata,
+    "terminals",
+    metadata,
     Column("merchant_no", String(15), primary_key=True),
     Column("terminal_id", String(8), primary_key=True),
     Column("name", String(120), nullable=False),
@@ -48,7 +50,8 @@ terminals = Table(
 )
 
 fee_rules = Table(
-    "fee_rules", metadata,
+    "fee_rules",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("merchant_no", String(15), nullable=False),
     Column("channel", String(20), nullable=False),
@@ -60,7 +63,8 @@ fee_rules = Table(
 )
 
 signing_keys = Table(
-    "signing_keys", metadata,
+    "signing_keys",
+    metadata,
     Column("key_id", String(16), primary_key=True),
     Column("merchant_no", String(15), nullable=False, index=True),
     Column("public_key", String(64), nullable=False),  # raw Ed25519 public key, hex
@@ -68,7 +72,8 @@ signing_keys = Table(
 )
 
 journal_entries = Table(
-    "journal_entries", metadata,
+    "journal_entries",
+    metadata,
     Column("merchant_no", String(15), primary_key=True),
     Column("seq", BigInteger, primary_key=True, autoincrement=False),
     Column("kind", String(20), nullable=False),
@@ -104,15 +109,20 @@ journal_entries = Table(
 Index("ix_journal_rrn", journal_entries.c.merchant_no, journal_entries.c.rrn)
 Index("ix_journal_order", journal_entries.c.merchant_no, journal_entries.c.order_no)
 Index("ix_journal_time", journal_entries.c.merchant_no, journal_entries.c.terminal_time)
-Index("ix_journal_last4", journal_entries.c.merchant_no, journal_entries.c.card_last4,
-      journal_entries.c.terminal_time)
+Index(
+    "ix_journal_last4",
+    journal_entries.c.merchant_no,
+    journal_entries.c.card_last4,
+    journal_entries.c.terminal_time,
+)
 Index("ix_journal_original", journal_entries.c.merchant_no, journal_entries.c.original_seq)
 Index("ix_journal_card_hmac", journal_entries.c.card_hmac)
 
 #: The head of each chain: one per merchant's journal (keyed by merchant number) and
 #: one for the audit log (keyed "audit"). Locked by every writer before it appends.
 chain_heads = Table(
-    "chain_heads", metadata,
+    "chain_heads",
+    metadata,
     Column("chain", String(15), primary_key=True),
     Column("seq", BigInteger, nullable=False),
     Column("head_hash", String(64), nullable=False),
@@ -121,7 +131,8 @@ chain_heads = Table(
 
 #: Sparse projection: a row only once a transaction's status moves off 'approved'.
 entry_state = Table(
-    "entry_state", metadata,
+    "entry_state",
+    metadata,
     Column("merchant_no", String(15), primary_key=True),
     Column("seq", BigInteger, primary_key=True, autoincrement=False),
     Column("status", String(20), nullable=False),
@@ -130,7 +141,8 @@ entry_state = Table(
 )
 
 checkpoints = Table(
-    "checkpoints", metadata,
+    "checkpoints",
+    metadata,
     Column("merchant_no", String(15), primary_key=True),
     Column("tree_size", BigInteger, primary_key=True, autoincrement=False),
     Column("root_hash", String(64), nullable=False),
@@ -141,7 +153,8 @@ checkpoints = Table(
 )
 
 audit_log = Table(
-    "audit_log", metadata,
+    "audit_log",
+    metadata,
     Column("seq", BigInteger, primary_key=True, autoincrement=False),
     Column("at", DateTime(timezone=True), nullable=False),
     Column("actor", String(80), nullable=False),
@@ -157,4 +170,3 @@ audit_log = Table(
 )
 Index("ix_audit_merchant", audit_log.c.merchant_no, audit_log.c.at)
 Index("ix_audit_actor", audit_log.c.actor, audit_log.c.at)
-

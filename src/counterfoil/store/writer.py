@@ -73,7 +73,7 @@ class Writer:
         try:
             with writing(self.engine) as conn:
                 results = [job(conn) for job, _ in group]
-        except Exception as exc:  # noqa: BLE001 - every failure is handed to its caller
+        except Exception as exc:
             if len(group) == 1:
                 group[0][1].set_exception(exc)
                 return

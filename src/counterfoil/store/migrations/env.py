@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import engine_from_config, pool
+from sqlalchemy import Connection, engine_from_config, pool
 
 from counterfoil.store.schema import metadata
 
@@ -11,9 +11,8 @@ config = context.config
 connection = config.attributes.get("connection")
 
 
-def run(conn: object) -> None:
-    context.configure(connection=conn, target_metadata=metadata,  # type: ignore[arg-type]
-                      render_as_batch=True)
+def run(conn: Connection) -> None:
+    context.configure(connection=conn, target_metadata=metadata, render_as_batch=True)
     with context.begin_transaction():
         context.run_migrations()
 
@@ -21,7 +20,10 @@ def run(conn: object) -> None:
 if connection is not None:
     run(connection)
 else:
-    engine = engine_from_config(config.get_section(config.config_ini_section) or {},
-                                prefix="sqlalchemy.", poolclass=pool.NullPool)
+    engine = engine_from_config(
+        config.get_section(config.config_ini_section) or {},
+        prefix="sqlalchemy.",
+        poolclass=pool.NullPool,
+    )
     with engine.connect() as conn:
         run(conn)
