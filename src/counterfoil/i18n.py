@@ -54,5 +54,12 @@ def normalise_locale(value: str | None) -> str:
 def translate(message: str, locale: str | None = None, **params: object) -> str:
     """Render ``message`` in ``locale`` (default: the current one), filling ``{params}``."""
     loc = normalise_locale(locale or current_locale.get())
-    text = _catalogue(loc).get(message, message) if loc != "en" else message
-    return text.format(**params) if params else text
+    if loc == "en":
+        return message.format(**params) if params else message
+    catalogue = _catalogue(loc)
+    text = catalogue.get(message, message)
+    if not params:
+        return text
+    # A parameter that is itself a catalogue message ("15 digits") is shown translated too.
+    shown = {k: catalogue.get(v, v) if isinstance(v, str) else v for k, v in params.items()}
+    return text.format(**shown)

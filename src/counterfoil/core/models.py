@@ -297,11 +297,11 @@ def _original(value: Any, checker: _Fields) -> Original | None:
         return None
     sub = _Fields(value)
     original = Original(
-        terminal_id=sub.text("terminal_id", TERMINAL_ID, "8 characters, digits or capitals"),
-        batch_no=sub.text("batch_no", SIX_DIGITS, "6 digits"),
-        trace_no=sub.text("trace_no", SIX_DIGITS, "6 digits"),
-        rrn=sub.text("rrn", RRN, "12 letters or digits"),
-        order_no=sub.text("order_no", ORDER_NO, "1 to 64 letters, digits or _-|*."),
+        terminal_id=sub.text("terminal_id", TERMINAL_ID, _("8 characters, digits or capitals")),
+        batch_no=sub.text("batch_no", SIX_DIGITS, _("6 digits")),
+        trace_no=sub.text("trace_no", SIX_DIGITS, _("6 digits")),
+        rrn=sub.text("rrn", RRN, _("12 letters or digits")),
+        order_no=sub.text("order_no", ORDER_NO, _("1 to 64 letters, digits or _-|*.")),
     )
     for name, message, params in sub.errors:
         checker.fail(f"original.{name}", message, **params)
@@ -319,9 +319,9 @@ def parse_transaction(payload: Any, hmac_key: bytes | None = None) -> Transactio
     for name in sorted(set(payload) - FIELDS):
         f.fail(str(name)[:40], _("is not a field of a transaction"))
 
-    merchant_no = f.text("merchant_no", MERCHANT_NO, "15 digits", required=True)
+    merchant_no = f.text("merchant_no", MERCHANT_NO, _("15 digits"), required=True)
     terminal_id = f.text(
-        "terminal_id", TERMINAL_ID, "8 characters, digits or capitals", required=True
+        "terminal_id", TERMINAL_ID, _("8 characters, digits or capitals"), required=True
     )
     kind = f.choice("type", tuple(TYPES))
     channel = f.choice("channel", tuple(CHANNELS))
@@ -335,13 +335,13 @@ def parse_transaction(payload: Any, hmac_key: bytes | None = None) -> Transactio
     except ValidationError as exc:
         f.fail(exc.field, exc.message)
     qr = bool(channel and CHANNELS[channel].qr)
-    batch_no = f.text("batch_no", SIX_DIGITS, "6 digits", required=not qr)
-    trace_no = f.text("trace_no", SIX_DIGITS, "6 digits", required=not qr)
-    rrn = f.text("rrn", RRN, "12 letters or digits")
-    auth_code = f.text("auth_code", AUTH_CODE, "6 letters or digits")
-    order_no = f.text("order_no", ORDER_NO, "1 to 64 letters, digits or _-|*.", required=qr)
+    batch_no = f.text("batch_no", SIX_DIGITS, _("6 digits"), required=not qr)
+    trace_no = f.text("trace_no", SIX_DIGITS, _("6 digits"), required=not qr)
+    rrn = f.text("rrn", RRN, _("12 letters or digits"))
+    auth_code = f.text("auth_code", AUTH_CODE, _("6 letters or digits"))
+    order_no = f.text("order_no", ORDER_NO, _("1 to 64 letters, digits or _-|*."), required=qr)
     entry_mode = f.choice("entry_mode", ENTRY_MODES, required=False)
-    operator = f.text("operator", OPERATOR, "1 to 16 letters, digits or _-.")
+    operator = f.text("operator", OPERATOR, _("1 to 16 letters, digits or _-."))
     tip = f.integer("tip", minimum=0, required=False) or 0
     if amount is not None and tip > amount:
         f.fail("tip", _("expected a tip no larger than the amount, which includes it"))

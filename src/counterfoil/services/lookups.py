@@ -128,7 +128,7 @@ class Search:
             raise ValidationError("last4", _("expected the card's last four digits"))
         if not 1 <= self.per_page <= MAX_PAGE or self.page < 1:
             raise ValidationError(
-                "per_page", _("expected a page from 1 and 1 to {max} a page"), max=MAX_PAGE
+                "per_page", _("expected page 1 or later, and 1 to {max} items a page"), max=MAX_PAGE
             )
         if self.date_from and self.date_to and self.date_from > self.date_to:
             raise ValidationError("date_to", _("expected an end date on or after the start"))
