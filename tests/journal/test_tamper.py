@@ -111,7 +111,8 @@ def _forge(conn: Connection, seq: int, prev_hash: str) -> dict[str, Any]:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     key_id = conn.execute(text("SELECT key_id FROM journal_entries WHERE seq = 1")).scalar()
-    data = dict(orjson.loads(body_of_conn(conn, 2))["data"], trace_no="999999", amount=99_999)
+    copied = orjson.loads(body_of_conn(conn, 2))
+    data = dict(copied["data"], trace_no="999999", amount=99_999)
     from datetime import UTC, datetime
 
     sealed = seal(
@@ -123,6 +124,7 @@ def _forge(conn: Connection, seq: int, prev_hash: str) -> dict[str, Any]:
             recorded_at=datetime.now(UTC),
             key_id=str(key_id),
             data=data,
+            effects=copied["effects"],
         )
     )
     signature = Ed25519PrivateKey.generate().sign(signing_message(sealed.entry_hash)).hex()
@@ -179,7 +181,13 @@ def test_a_forged_row_inserted_in_the_middle(journal: Counterfoil) -> None:
     intrude(
         journal, "UPDATE journal_entries SET seq = seq + 1000 WHERE seq > 10", INSERT, params=forged
     )
-    assert problem(journal)[0] == 12  # the forgery chains on 10; entry 12 is gone
+    # Without the key the forgery chains on 10 and passes as entry 11; the first break is
+    # at 12, whose place it took. Every signature checked finds the forgery itself.
+    assert problem(journal)[0] == 12
+    seq, why = problem(journal, full=True)
+    assert seq == 11
+    assert why is not None
+    assert "signature" in why
 
 
 def test_rewriting_history_before_a_checkpoint_breaks_its_merkle_root(journal: Counterfoil) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy import select
 
 from conftest import MERCHANT, sale
-from counterfoil.services import ingest, lookups
+from counterfoil.services import bulk, ingest, lookups
 from counterfoil.services.context import Counterfoil
 from counterfoil.store.audit import Actor
 from counterfoil.store.schema import audit_log
@@ -195,7 +195,7 @@ def test_file_ingest_reports_every_rejected_line(cf: Counterfoil, shop: Any) -> 
         orjson.dumps(sale(trace_no="000002", cvv="123")),
         orjson.dumps(sale()),
     ]
-    report = ingest.ingest_lines(cf.submit, cf.keys, lines, ACTOR, {MERCHANT})
+    report = bulk.ingest_lines(cf.submit, cf.keys, lines, ACTOR, {MERCHANT})
     assert (report.lines, report.recorded, report.duplicates) == (6, 1, 1)
     assert [(r["line"], r["code"]) for r in report.rejected] == [
         (3, "invalid"),

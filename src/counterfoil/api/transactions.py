@@ -19,7 +19,6 @@ from sqlalchemy import Connection
 from counterfoil.api.errors import error_body, locale_of
 from counterfoil.api.responses import JSON
 from counterfoil.core.errors import CounterfoilError, Forbidden, Unauthorised, ValidationError
-from counterfoil.core.models import Transaction
 from counterfoil.i18n import _
 from counterfoil.services import ingest, lookups
 from counterfoil.services.context import Counterfoil
@@ -38,7 +37,7 @@ class TerminalCaller:
         self.terminal_id = terminal_id
         self.actor = Actor(f"terminal:{merchant_no}/{terminal_id}", source)
 
-    def denies(self, txn: Transaction) -> CounterfoilError | None:
+    def denies(self, txn: ingest.Ready) -> CounterfoilError | None:
         if txn.merchant_no != self.merchant_no or txn.terminal_id != self.terminal_id:
             return Forbidden(
                 _("this token belongs to terminal {terminal_id} of merchant {merchant_no}"),
@@ -153,8 +152,8 @@ async def post_transaction(request: Request, caller: Caller) -> JSON:
     cf = _cf(request)
     payload = await _json(request, MAX_SINGLE_BYTES)
     item = ingest.prepare(0, payload, _hmac_for(cf, caller))
-    item.actor = caller.actor
-    denied = caller.denies(item.txn) if item.txn is not None else None
+    item = item._replace(actor=caller.actor)
+    denied = caller.denies(item.ready) if item.ready is not None else None
     if denied is not None:
         await _write(
             cf,

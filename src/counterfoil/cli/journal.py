@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import date
 from pathlib import Path
@@ -14,8 +15,8 @@ from counterfoil.core.errors import IntegrityFailure, ValidationError
 from counterfoil.core.money import format_amount
 from counterfoil.i18n import _, translate
 from counterfoil.services import lookups, verification
+from counterfoil.services.bulk import ingest_lines
 from counterfoil.services.context import Counterfoil
-from counterfoil.services.ingest import ingest_lines
 from counterfoil.services.merchants import list_merchants, public_keys, rotate_key
 from counterfoil.store import audit
 from counterfoil.store.audit import Actor
@@ -47,10 +48,13 @@ def ingest(
         raise ValidationError("FILE", _("no such file: {path}"), path=str(file))
     handle = sys.stdin.buffer if str(file) == "-" else file.open("rb")
     total = None if str(file) == "-" else sum(1 for _line in file.open("rb"))
+    # Worker processes repay their start-up (about a second) from a few thousand lines on.
+    big = str(file) == "-" or file.stat().st_size > 2_000_000
+    workers = min(2, os.cpu_count() or 1) if big else 0
     cf.start_writer()
     try:
         with progress(_("Recording transactions"), total) as tick:
-            report = ingest_lines(cf.submit, cf.keys, handle, CLI, known, tick)
+            report = ingest_lines(cf.submit, cf.keys, handle, CLI, known, tick, workers=workers)
     finally:
         if handle is not sys.stdin.buffer:
             handle.close()

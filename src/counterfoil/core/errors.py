@@ -26,6 +26,10 @@ class CounterfoilError(Exception):
     def render(self, locale: str | None = None) -> str:
         return translate(self.message, locale, **self.params)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Errors cross process boundaries (parallel ingest): rebuild them field for field.
+        return (_rebuild, (type(self), self.message, self.params))
+
     def details(self) -> dict[str, Any]:
         return {
             k: v
@@ -98,3 +102,14 @@ class StoreUnavailable(CounterfoilError):
 
     code = "store_unavailable"
     status = 503
+
+
+def _rebuild(cls: type[CounterfoilError], message: str, params: dict[str, Any]) -> Any:
+    error = cls.__new__(cls)
+    error.message, error.params = message, dict(params)
+    if "field" in params:
+        error.field = params["field"]  # type: ignore[attr-defined]
+    if "rule" in params:
+        error.rule = params["rule"]  # type: ignore[attr-defined]
+    Exception.__init__(error, error.render("en"))
+    return error

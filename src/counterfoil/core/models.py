@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from counterfoil.core.errors import ValidationError
 from counterfoil.core.money import EXPONENTS, MAX_SAFE
 from counterfoil.core.pan import MaskedCard, mask_card, redact_pans, scan_payload
+from counterfoil.core.times import iso_z
 from counterfoil.i18n import _
 
 #: Transaction types and what each does to money (+1 takes, -1 gives back, 0 holds nothing).
@@ -158,6 +159,16 @@ class Transaction:
     issuer: str | None = None
     acquirer: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def when(self) -> str:
+        return iso_z(self.terminal_time)
+
+    @property
+    def original_text(self) -> str:
+        if self.original is None:
+            return ""
+        return ", ".join(f"{k} {v}" for k, v in self.original.as_dict().items())
 
     @property
     def is_qr(self) -> bool:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from typing import Protocol
 
 from counterfoil.core.errors import RuleViolation
 from counterfoil.core.fees import FeeRule, returned_fee
-from counterfoil.core.models import ORIGINAL_TYPES, TYPES, Transaction
+from counterfoil.core.models import ORIGINAL_TYPES, TYPES
 from counterfoil.core.money import format_amount
 from counterfoil.core.times import from_iso_z, iso_z
 from counterfoil.i18n import _
@@ -27,6 +28,21 @@ STATUSES = (
     "cancelled",
     "reversed",
 )
+
+
+class Link(Protocol):
+    """What the rules need to know of a transaction (a ``Transaction`` or its flat form)."""
+
+    @property
+    def type(self) -> str: ...
+    @property
+    def channel(self) -> str: ...
+    @property
+    def amount(self) -> int: ...
+    @property
+    def when(self) -> str: ...  # terminal time, UTC, as ``iso_z`` text
+    @property
+    def original_text(self) -> str: ...  # the original's keys, for messages
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +77,7 @@ def _refuse(rule: str, message: str, **params: object) -> RuleViolation:
     return RuleViolation(rule, message, **params)
 
 
-def check_link(txn: Transaction, original: Standing | None, rules: MerchantRules) -> None:
+def check_link(txn: Link, original: Standing | None, rules: MerchantRules) -> None:
     """Raise ``RuleViolation`` if ``txn`` may not act on ``original``."""
     if txn.type not in ORIGINAL_TYPES:
         return
@@ -148,7 +164,7 @@ def check_link(txn: Transaction, original: Standing | None, rules: MerchantRules
                 seq=original.seq,
             )
         expires = _plus_days(original.terminal_time_utc, rules.preauth_validity_days)
-        if iso_z(txn.terminal_time) > expires:
+        if txn.when > expires:
             raise _refuse(
                 "preauth_expired",
                 _("the pre-authorisation #{seq} expired after {days} days"),
@@ -219,7 +235,7 @@ def undo_link(child: Standing, parent: Standing) -> Standing:
 
 
 def fee_and_net(
-    txn: Transaction, rule: FeeRule | None, original: Standing | None, rules: MerchantRules
+    txn: Link, rule: FeeRule | None, original: Standing | None, rules: MerchantRules
 ) -> tuple[int, int]:
     """The fee charged (negative: returned) and the net to the merchant, in fen."""
     direction = TYPES[txn.type]
@@ -244,7 +260,5 @@ def _plus_days(iso_utc: str, days: int) -> str:
     return iso_z(from_iso_z(iso_utc) + timedelta(days=days))
 
 
-def _original_key(txn: Transaction) -> str:
-    if txn.original is None:
-        return "?"
-    return ", ".join(f"{k} {v}" for k, v in txn.original.as_dict().items())
+def _original_key(txn: Link) -> str:
+    return txn.original_text or "?"

@@ -26,8 +26,9 @@ from sqlalchemy import Connection, select
 from counterfoil.core.errors import ValidationError
 from counterfoil.demo.generate import PROFILES, generate, tally
 from counterfoil.i18n import _
+from counterfoil.services.bulk import CHUNK
 from counterfoil.services.context import Counterfoil
-from counterfoil.services.ingest import CHUNK, prepare_all, record
+from counterfoil.services.ingest import prepare_all, record
 from counterfoil.services.merchants import add_merchant, add_terminal, list_terminals
 from counterfoil.services.verification import make_checkpoint
 from counterfoil.store.audit import Actor

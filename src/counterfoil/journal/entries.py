@@ -50,8 +50,9 @@ def make_body(
     recorded_at: datetime,
     key_id: str,
     data: dict[str, Any],
+    effects: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    return {
+    body = {
         "v": 1,
         "merchant_no": merchant_no,
         "seq": seq,
@@ -61,6 +62,45 @@ def make_body(
         "key_id": key_id,
         "data": data,
     }
+    if effects is not None:
+        body["effects"] = effects
+    return body
+
+
+def effects_of(fee: int, net: int, original_seq: int | None) -> dict[str, int]:
+    """What recording a transaction does: its fee, its net, the entry it acts on."""
+    effects = {"fee": fee, "net": net}
+    if original_seq is not None:
+        effects["original_seq"] = original_seq
+    return effects
+
+
+def transaction_body_bytes(
+    *,
+    data: bytes,
+    effects: dict[str, int],
+    key_id: str,
+    merchant_no: str,
+    prev_hash: str,
+    recorded_at: str,
+    seq: int,
+) -> bytes:
+    """The canonical bytes of a transaction entry, assembled without a serialiser.
+
+    ``data`` is already canonical (made where the payload was validated). Keys sort as
+    data, effects, key_id, kind, merchant_no, prev_hash, recorded_at, seq, v, and every
+    value after ``data`` is digits or a string of letters, digits and '-:.TZ' that needs
+    no escaping, so the concatenation is exactly RFC 8785: a property test holds it to
+    ``canonical_bytes(make_body(...))``.
+    """
+    original = effects.get("original_seq")
+    tail = (
+        f',"effects":{{"fee":{effects["fee"]},"net":{effects["net"]}'
+        + (f',"original_seq":{original}' if original is not None else "")
+        + f'}},"key_id":"{key_id}","kind":"transaction","merchant_no":"{merchant_no}"'
+        f',"prev_hash":"{prev_hash}","recorded_at":"{recorded_at}","seq":{seq},"v":1}}'
+    )
+    return b'{"data":' + data + tail.encode()
 
 
 def seal(body: dict[str, Any], *, trusted: bool = False) -> Sealed:

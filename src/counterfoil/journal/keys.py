@@ -18,6 +18,8 @@ import contextlib
 import hashlib
 import os
 import secrets
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from nacl.bindings import crypto_sign, crypto_sign_open, crypto_sign_seed_keypair
@@ -25,6 +27,11 @@ from nacl.exceptions import BadSignatureError
 
 from counterfoil.core.errors import CounterfoilError, NotFound
 from counterfoil.i18n import _
+
+#: libsodium releases the GIL while it signs: a chunk is signed on every core.
+_THREADS = max(2, os.cpu_count() or 2)
+_POOL = ThreadPoolExecutor(max_workers=_THREADS, thread_name_prefix="counterfoil-sign")
+_PARALLEL_FROM = 64
 
 
 def key_id_of(public_raw: bytes) -> str:
@@ -71,6 +78,8 @@ class KeyStore:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+        #: Signs a list of messages elsewhere (a process pool for bulk imports), or None.
+        self.parallel: Callable[[str, str, list[bytes]], list[str]] | None = None
         self._signers: dict[str, SigningKey] = {}
         self._hmac: dict[str, bytes] = {}
 
@@ -115,6 +124,20 @@ class KeyStore:
 
     def sign(self, merchant_no: str, key_id: str, message: bytes) -> str:
         return self.signer(merchant_no, key_id).sign(message).hex()
+
+    def sign_many(self, merchant_no: str, key_id: str, messages: list[bytes]) -> list[str]:
+        """Signatures (hex) of many messages: on every core, or by ``self.parallel``."""
+        if self.parallel is not None and len(messages) >= _PARALLEL_FROM:
+            return self.parallel(merchant_no, key_id, messages)
+        key = self.signer(merchant_no, key_id)
+        if len(messages) < _PARALLEL_FROM:
+            return [key.sign(m).hex() for m in messages]
+        step = -(-len(messages) // _THREADS)
+        parts = _POOL.map(
+            lambda part: [key.sign(m).hex() for m in part],
+            [messages[i : i + step] for i in range(0, len(messages), step)],
+        )
+        return [signature for part in parts for signature in part]
 
     def hmac_key(self, merchant_no: str) -> bytes:
         """The merchant's key for card-number HMACs, made on first use."""

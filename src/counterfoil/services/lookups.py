@@ -58,6 +58,7 @@ def _view(row: Any) -> dict[str, Any]:
         "status": row.status,
         "refunded": row.refunded,
         **body["data"],
+        **body.get("effects", {}),
     }
 
 

@@ -24,7 +24,7 @@ from counterfoil.services.context import Counterfoil
 from counterfoil.services.merchants import get_merchant, list_merchants, public_keys
 from counterfoil.store import audit
 from counterfoil.store.audit import Actor
-from counterfoil.store.journal import COPIED, columns_from_data, read_head
+from counterfoil.store.journal import FROM_DATA, FROM_EFFECTS, columns_from_body, read_head
 from counterfoil.store.schema import checkpoints, journal_entries
 
 _ROW_SQL = {
@@ -36,14 +36,32 @@ _ROW_SQL = {
 }
 
 # The copied look-up columns against the signed body, compared by the database itself.
-_SQLITE_FIELD = "json_extract(body, '$.data.{0}')"
+_PG_TYPES = {
+    "amount": "bigint",
+    "fee": "bigint",
+    "net": "bigint",
+    "original_seq": "bigint",
+    "offline": "boolean",
+}
+
+
+def _sqlite_field(column: str) -> str:
+    part = "effects" if column in FROM_EFFECTS else "data"
+    return f"json_extract(body, '$.{part}.{column}')"
+
+
+def _pg_field(column: str) -> str:
+    part = "e" if column in FROM_EFFECTS else "d"
+    return f"({part} ->> '{column}')::{_PG_TYPES.get(column, 'text')}"
+
+
+# The copied look-up columns against the signed body, compared by the database itself.
+# Built from the fixed column names above; the merchant number is a bound parameter.
 _COLUMN_SQL = {
-    # Built from the fixed column names above; the merchant number is a bound parameter.
-    "sqlite": "SELECT seq FROM journal_entries WHERE merchant_no = ? "  # noqa: S608
-    "AND kind = 'transaction' "
+    "sqlite": "SELECT seq FROM journal_entries WHERE merchant_no = ? AND kind = 'transaction' "  # noqa: S608
     "AND ("
     + " OR ".join(
-        [f"{c} IS NOT {_SQLITE_FIELD.format(c)}" for c in COPIED]
+        [f"{c} IS NOT {_sqlite_field(c)}" for c in (*FROM_DATA, *FROM_EFFECTS)]
         + [
             "card_bin IS NOT substr(json_extract(body, '$.data.card'), 1, 6)",
             "card_last4 IS NOT substr(json_extract(body, '$.data.card'), -4)",
@@ -52,29 +70,11 @@ _COLUMN_SQL = {
         ]
     )
     + ") ORDER BY seq LIMIT 1",
-    "postgresql": "SELECT seq FROM journal_entries j, "  # noqa: S608
-    "LATERAL (SELECT (j.body::jsonb) -> 'data' "
-    "AS d) x WHERE merchant_no = %s AND kind = 'transaction' AND ("
+    "postgresql": "SELECT seq FROM journal_entries j, LATERAL (SELECT (j.body::jsonb) -> 'data' "  # noqa: S608
+    "AS d, (j.body::jsonb) -> 'effects' AS e) x WHERE merchant_no = %s "
+    "AND kind = 'transaction' AND ("
     + " OR ".join(
-        [
-            f"{c} IS DISTINCT FROM (d ->> '{c}')::{t}"
-            for c, t in (
-                ("terminal_id", "text"),
-                ("batch_no", "text"),
-                ("trace_no", "text"),
-                ("type", "text"),
-                ("channel", "text"),
-                ("amount", "bigint"),
-                ("fee", "bigint"),
-                ("net", "bigint"),
-                ("currency", "text"),
-                ("rrn", "text"),
-                ("auth_code", "text"),
-                ("order_no", "text"),
-                ("original_seq", "bigint"),
-                ("offline", "boolean"),
-            )
-        ]
+        [f"{c} IS DISTINCT FROM {_pg_field(c)}" for c in (*FROM_DATA, *FROM_EFFECTS)]
         + [
             "card_bin IS DISTINCT FROM left(d ->> 'card', 6)",
             "card_last4 IS DISTINCT FROM right(d ->> 'card', 4)",
@@ -119,7 +119,7 @@ def _column_problem(conn: Connection, merchant_no: str) -> tuple[int, str, dict[
         .mappings()
         .one()
     )
-    expected = columns_from_data(orjson.loads(row["body"])["data"])
+    expected = columns_from_body(orjson.loads(row["body"]))
     for name, value in expected.items():
         stored = row[name]
         if name == "terminal_time" and stored is not None and value is not None:

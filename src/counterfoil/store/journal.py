@@ -9,9 +9,8 @@ head together, so a crash leaves either all of them or none.
 
 from __future__ import annotations
 
-import os
+import hashlib
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -20,38 +19,77 @@ from sqlalchemy import Connection, and_, select, update
 
 from counterfoil.core.errors import NotFound
 from counterfoil.core.rules import Standing
-from counterfoil.core.times import iso_z, sqlite_text
+from counterfoil.core.times import iso_z
 from counterfoil.i18n import _
-from counterfoil.journal.entries import GENESIS_PREV, make_body, seal, signing_message
+from counterfoil.journal.entries import (
+    GENESIS_PREV,
+    make_body,
+    seal,
+    signing_message,
+    transaction_body_bytes,
+)
 from counterfoil.journal.keys import KeyStore
 from counterfoil.store.schema import chain_heads, entry_state, journal_entries
 
-#: Journal columns copied out of an entry's ``data``; ``verify`` checks them against it.
-COPIED = (
+#: The look-up columns copied out of a transaction entry's body (``data`` and
+#: ``effects``); ``verify`` checks them against the body.
+FROM_DATA = (
     "terminal_id",
     "batch_no",
     "trace_no",
     "type",
     "channel",
     "amount",
-    "fee",
-    "net",
     "currency",
     "rrn",
     "auth_code",
     "order_no",
-    "original_seq",
     "offline",
 )
+FROM_EFFECTS = ("fee", "net", "original_seq")
+COPIED = FROM_DATA + FROM_EFFECTS
+
+#: Column order of a journal row as ``ChainWriter`` inserts it. ``Ready.columns`` holds
+#: card_bin, card_last4 and FROM_DATA in this order.
+ROW_COLUMNS = (
+    "merchant_no",
+    "seq",
+    "kind",
+    "body",
+    "entry_hash",
+    "prev_hash",
+    "key_id",
+    "signature",
+    "recorded_at",
+    "idem_key",
+    "payload_hash",
+    "card_hmac",
+    "terminal_time",
+    "card_bin",
+    "card_last4",
+    *FROM_DATA,
+    *FROM_EFFECTS,
+)
+_SIGNATURE, _RECORDED, _TERMINAL_TIME = (
+    ROW_COLUMNS.index(c) for c in ("signature", "recorded_at", "terminal_time")
+)
+_PLACES = {"sqlite": "?", "postgresql": "%s"}
+
+
+def _insert_sql(dialect: str) -> str:
+    marks = ", ".join([_PLACES[dialect]] * len(ROW_COLUMNS))
+    return f"INSERT INTO journal_entries ({', '.join(ROW_COLUMNS)}) VALUES ({marks})"  # noqa: S608
 
 
 def utc_from_iso(text: str) -> datetime:
     return datetime.fromisoformat(text).astimezone(UTC)
 
 
-def columns_from_data(data: dict[str, Any]) -> dict[str, Any]:
-    """The look-up columns of an entry, derived from its body's ``data`` alone."""
-    columns = {name: data.get(name) for name in COPIED}
+def columns_from_body(body: dict[str, Any]) -> dict[str, Any]:
+    """The look-up columns of an entry, derived from its signed body alone."""
+    data, effects = body.get("data", {}), body.get("effects", {})
+    columns = {name: data.get(name) for name in FROM_DATA}
+    columns.update({name: effects.get(name) for name in FROM_EFFECTS})
     card = data.get("card")
     columns["card_bin"] = card[:6] if card else None
     columns["card_last4"] = card[-4:] if card else None
@@ -85,50 +123,22 @@ def write_head(conn: Connection, chain: str, head: Head, *, new: bool) -> None:
         conn.execute(update(chain_heads).where(chain_heads.c.chain == chain).values(**values))
 
 
-#: Column order of a journal row as ``ChainWriter`` inserts it.
-ROW_COLUMNS = (
-    "merchant_no",
-    "seq",
-    "kind",
-    "body",
-    "entry_hash",
-    "prev_hash",
-    "key_id",
-    "signature",
-    "recorded_at",
-    "idem_key",
-    "payload_hash",
-    "card_hmac",
-    "terminal_time",
-    "card_bin",
-    "card_last4",
-    *COPIED,
-)
-_INSERT = (
-    f"INSERT INTO journal_entries ({', '.join(ROW_COLUMNS)}) VALUES "  # noqa: S608
-    f"({', '.join(['?'] * len(ROW_COLUMNS))})"
-)
-_INSERT_PG = (
-    f"INSERT INTO journal_entries ({', '.join(ROW_COLUMNS)}) VALUES "  # noqa: S608
-    f"({', '.join(['%s'] * len(ROW_COLUMNS))})"
-)
-#: Ed25519 signing releases the GIL: a chunk's signatures are made on every core.
-_SIGNING_THREADS = max(2, os.cpu_count() or 2)
-_SIGNERS = ThreadPoolExecutor(max_workers=_SIGNING_THREADS, thread_name_prefix="counterfoil-sign")
-_PARALLEL_FROM = 64
-
-
-def _sqlite_time(moment: datetime | None) -> str | None:
-    """SQLite keeps times as text in SQLAlchemy's format (UTC, microseconds)."""
-    return sqlite_text(moment) if moment is not None else None
+def _db_time(dialect: str, iso: str | None) -> Any:
+    """An iso_z instant as the database takes it: SQLAlchemy's text on SQLite."""
+    if iso is None:
+        return None
+    if dialect == "sqlite":
+        return f"{iso[:10]} {iso[11:26]}"
+    return datetime.fromisoformat(iso)
 
 
 class ChainWriter:
     """Appends entries to one merchant's chain within the caller's transaction.
 
-    ``append`` seals an entry at once (sequence, previous hash, entry hash: the chain
-    is sequential by nature); ``flush`` signs the pending entries — in parallel, since
-    each signature depends only on its own hash — and writes them with the new head.
+    ``append`` and ``append_transaction`` seal an entry at once (sequence, previous hash,
+    entry hash: the chain is sequential by nature); ``flush`` signs the pending entries —
+    all at once, in parallel, since each signature depends only on its own hash — and
+    writes them with the new head.
     """
 
     def __init__(
@@ -142,11 +152,19 @@ class ChainWriter:
             raise NotFound(_("merchant {merchant_no} has no journal"), merchant_no=merchant_no)
         self._new = head is None
         self.head = head or Head(0, GENESIS_PREV, None)
-        self._rows: list[dict[str, Any]] = []
+        self._rows: list[list[Any]] = []
 
     @property
     def next_seq(self) -> int:
         return self.head.seq + 1
+
+    def _signer(self, key_id: str | None) -> str:
+        signer = key_id or self.head.key_id
+        if signer is None:
+            raise NotFound(
+                _("merchant {merchant_no} has no signing key"), merchant_no=self.merchant_no
+            )
+        return signer
 
     def append(
         self,
@@ -154,84 +172,106 @@ class ChainWriter:
         data: dict[str, Any],
         *,
         key_id: str | None = None,
-        extra: dict[str, Any] | None = None,
         now: datetime | None = None,
-    ) -> dict[str, Any]:
-        """Seal an entry after the head; it is signed and written by ``flush``."""
-        signer = key_id or self.head.key_id
-        if signer is None:
-            raise NotFound(
-                _("merchant {merchant_no} has no signing key"), merchant_no=self.merchant_no
-            )
-        recorded_at = (now or datetime.now(UTC)).astimezone(UTC)
+    ) -> int:
+        """Seal an entry of any kind after the head; it is signed and written by ``flush``."""
+        signer = self._signer(key_id)
+        recorded_at = iso_z(now or datetime.now(UTC))
         sealed = seal(
             make_body(
                 merchant_no=self.merchant_no,
                 seq=self.next_seq,
                 prev_hash=self.head.hash,
                 kind=kind,
-                recorded_at=recorded_at,
+                recorded_at=datetime.fromisoformat(recorded_at),
                 key_id=signer,
                 data=data,
-            ),
-            trusted=kind == "transaction",
+            )
         )
-        row = {
-            "merchant_no": self.merchant_no,
-            "seq": sealed.seq,
-            "kind": kind,
-            "body": sealed.body_bytes.decode(),
-            "entry_hash": sealed.entry_hash,
-            "prev_hash": self.head.hash,
-            "key_id": signer,
-            "signature": None,
-            "recorded_at": recorded_at,
-            "idem_key": None,
-            "payload_hash": None,
-            "card_hmac": None,
-            **columns_from_data(data),
-        }
-        if extra:
-            row.update(extra)
+        columns = columns_from_body(sealed.body)
+        when = columns["terminal_time"]
+        columns["terminal_time"] = iso_z(when) if when else None
+        row = [
+            self.merchant_no,
+            sealed.seq,
+            kind,
+            sealed.body_bytes.decode(),
+            sealed.entry_hash,
+            self.head.hash,
+            signer,
+            None,
+            recorded_at,
+            None,
+            None,
+            None,
+            *(columns[c] for c in ROW_COLUMNS[_TERMINAL_TIME:]),
+        ]
+        return self._push(row, sealed.entry_hash)
+
+    def append_transaction(self, ready: Any, effects: dict[str, int]) -> int:
+        """Seal a transaction entry from its ``Ready`` form; return its sequence number."""
+        signer = self._signer(None)
+        seq, prev = self.next_seq, self.head.hash
+        recorded_at = iso_z(datetime.now(UTC))
+        body = transaction_body_bytes(
+            data=ready.data,
+            effects=effects,
+            key_id=signer,
+            merchant_no=self.merchant_no,
+            prev_hash=prev,
+            recorded_at=recorded_at,
+            seq=seq,
+        )
+        entry_hash = hashlib.sha256(body).hexdigest()
+        row = [
+            self.merchant_no,
+            seq,
+            "transaction",
+            body.decode(),
+            entry_hash,
+            prev,
+            signer,
+            None,
+            recorded_at,
+            ready.key,
+            ready.payload_hash,
+            ready.card_hmac,
+            ready.when,
+            *ready.columns,
+            effects["fee"],
+            effects["net"],
+            effects.get("original_seq"),
+        ]
+        return self._push(row, entry_hash)
+
+    def _push(self, row: list[Any], entry_hash: str) -> int:
         self._rows.append(row)
-        self.head = Head(sealed.seq, sealed.entry_hash, self.head.key_id)
-        return row
+        self.head = Head(row[1], entry_hash, self.head.key_id)
+        return int(row[1])
 
     def rotate_to(self, key_id: str) -> None:
         self.head.key_id = key_id
 
-    def _sign(self, rows: list[dict[str, Any]]) -> None:
-        def sign(part: list[dict[str, Any]]) -> None:
-            for row in part:
-                row["signature"] = self.keys.sign(
-                    self.merchant_no, row["key_id"], signing_message(row["entry_hash"])
-                )
-
-        if len(rows) < _PARALLEL_FROM:
-            sign(rows)
-            return
-        for key_id in {row["key_id"] for row in rows}:  # load each key once, up front
-            self.keys.signer(self.merchant_no, key_id)
-        step = -(-len(rows) // _SIGNING_THREADS)
-        list(_SIGNERS.map(sign, [rows[i : i + step] for i in range(0, len(rows), step)]))
-
-    def flush(self) -> list[dict[str, Any]]:
+    def flush(self) -> int:
+        """Sign and write the pending entries and the new head; return how many."""
         rows, self._rows = self._rows, []
         if not rows:
-            return rows
-        self._sign(rows)
-        sqlite = self.conn.dialect.name == "sqlite"
-        values = [tuple(row[c] for c in ROW_COLUMNS) for row in rows]
-        if sqlite:  # times as SQLAlchemy's SQLite DateTime stores them
-            at, tt = ROW_COLUMNS.index("recorded_at"), ROW_COLUMNS.index("terminal_time")
-            values = [
-                (*v[:at], _sqlite_time(v[at]), *v[at + 1 : tt], _sqlite_time(v[tt]), *v[tt + 1 :])
-                for v in values
-            ]
-        self.conn.exec_driver_sql(_INSERT if sqlite else _INSERT_PG, values)
+            return 0
+        for key_id in {row[6] for row in rows}:
+            part = [row for row in rows if row[6] == key_id]
+            signatures = self.keys.sign_many(
+                self.merchant_no, key_id, [signing_message(row[4]) for row in part]
+            )
+            for row, signature in zip(part, signatures, strict=True):
+                row[_SIGNATURE] = signature
+        dialect = self.conn.dialect.name
+        for row in rows:
+            row[_RECORDED] = _db_time(dialect, row[_RECORDED])
+            row[_TERMINAL_TIME] = _db_time(dialect, row[_TERMINAL_TIME])
+        self.conn.exec_driver_sql(_insert_sql(dialect), [tuple(row) for row in rows])
         write_head(self.conn, self.merchant_no, self.head, new=self._new)
         self._new = False
-        return rows
+        return len(rows)
 
 
 # --- look-ups --------------------------------------------------------------------------

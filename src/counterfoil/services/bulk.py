@@ -1,0 +1,228 @@
+"""Recording a JSON Lines file of transactions: every line recorded or reported.
+
+A file is cut into chunks; each chunk is one durable transaction of the writer. With
+``workers``, the CPU-heavy work that does not depend on the journal runs in worker
+processes, on every core and outside the GIL: reading and validating lines (to the
+flat ``Ready`` form) and making the chunk's Ed25519 signatures. The journal's own
+sequential part — idempotency, links and rules, the chain — stays in this process.
+Workers load keys from the key files themselves: no secret crosses a pipe.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection
+
+from counterfoil.core.errors import ValidationError
+from counterfoil.i18n import _
+from counterfoil.journal.keys import KeyStore
+from counterfoil.services.ingest import Prepared, prepare, record
+from counterfoil.store.audit import Actor
+
+CHUNK = 5_000
+Submit = Callable[[Callable[[Connection], Any]], Future[Any]]
+
+
+@dataclass(slots=True)
+class FileReport:
+    """What an ingest of a file did: every line is counted as one of these or rejected."""
+
+    lines: int = 0
+    recorded: int = 0
+    duplicates: int = 0
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    merchants: set[str] = field(default_factory=set)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "lines": self.lines,
+            "recorded": self.recorded,
+            "duplicates": self.duplicates,
+            "rejected": len(self.rejected),
+            "rejected_lines": self.rejected,
+            "merchants": sorted(self.merchants),
+        }
+
+
+def _prepare_lines(
+    lines: list[tuple[int, bytes]], hmac_for: Callable[[str], bytes | None]
+) -> list[Prepared]:
+    """Each line to a ``Prepared`` whose index is its line number."""
+    prepared = []
+    for number, text in lines:
+        try:
+            payload = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            prepared.append(
+                Prepared(
+                    number,
+                    error=ValidationError("$", _("line {line} is not valid JSON"), line=number),
+                )
+            )
+            continue
+        prepared.append(prepare(number, payload, hmac_for))
+    return prepared
+
+
+# --- in the worker processes -----------------------------------------------------------
+
+_KEYS: KeyStore | None = None
+_KNOWN: frozenset[str] = frozenset()
+
+
+def _start_worker(keys_dir: str, known: list[str]) -> None:
+    global _KEYS, _KNOWN
+    _KEYS, _KNOWN = KeyStore(Path(keys_dir)), frozenset(known)
+
+
+def _worker_prepare(lines: list[tuple[int, bytes]]) -> list[Prepared]:
+    keys = _KEYS
+    assert keys is not None
+    return _prepare_lines(lines, lambda m: keys.hmac_key(m) if m in _KNOWN else None)
+
+
+def _worker_sign(merchant_no: str, key_id: str, messages: list[bytes]) -> list[str]:
+    assert _KEYS is not None
+    return [_KEYS.signer(merchant_no, key_id).sign(m).hex() for m in messages]
+
+
+# --- here ------------------------------------------------------------------------------
+
+
+def _chunks(lines: Iterable[bytes], report: FileReport) -> Iterator[list[tuple[int, bytes]]]:
+    chunk: list[tuple[int, bytes]] = []
+    for number, raw in enumerate(lines, start=1):
+        report.lines = number
+        text = raw.strip()
+        if not text:  # a blank line carries nothing; it is counted, not rejected
+            continue
+        chunk.append((number, text))
+        if len(chunk) >= CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def ingest_lines(
+    submit: Submit,
+    keys: KeyStore,
+    lines: Iterable[bytes],
+    actor: Actor,
+    known: set[str],
+    progress: Callable[[int], None] | None = None,
+    *,
+    workers: int = 0,
+) -> FileReport:
+    """Record a JSON Lines stream; a chunk's lines count as recorded once it committed."""
+    report = FileReport()
+    pool: ProcessPoolExecutor | None = None
+    signers: ProcessPoolExecutor | None = None
+    if workers > 0:
+        # Two pools, so that signatures (which hold up a commit) never queue behind
+        # the validation of chunks that are still to come.
+        pool, signers = (_pool(keys, known, workers) for _ in range(2))
+        keys.parallel = _pool_signer(signers, workers)
+    try:
+        _run(submit, keys, lines, actor, known, report, progress, pool, workers)
+    finally:
+        keys.parallel = None
+        for executor in (pool, signers):
+            if executor is not None:
+                executor.shutdown(cancel_futures=True)
+    report.rejected.sort(key=lambda item: int(item["line"]))
+    if progress:
+        progress(report.lines)
+    return report
+
+
+def _pool(keys: KeyStore, known: set[str], workers: int) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_start_worker,
+        initargs=(str(keys.directory), sorted(known)),
+    )
+
+
+def _pool_signer(
+    pool: ProcessPoolExecutor, workers: int
+) -> Callable[[str, str, list[bytes]], list[str]]:
+    def sign(merchant_no: str, key_id: str, messages: list[bytes]) -> list[str]:
+        step = -(-len(messages) // workers)
+        parts = [messages[i : i + step] for i in range(0, len(messages), step)]
+        futures = [pool.submit(_worker_sign, merchant_no, key_id, part) for part in parts]
+        return [signature for f in futures for signature in f.result()]
+
+    return sign
+
+
+def _run(
+    submit: Submit,
+    keys: KeyStore,
+    lines: Iterable[bytes],
+    actor: Actor,
+    known: set[str],
+    report: FileReport,
+    progress: Callable[[int], None] | None,
+    pool: ProcessPoolExecutor | None,
+    workers: int,
+) -> None:
+    def hmac_for(merchant_no: str) -> bytes | None:
+        return keys.hmac_key(merchant_no) if merchant_no in known else None
+
+    def account(done: Future[Any]) -> None:
+        for result in done.result():
+            if result.status == "recorded":
+                report.recorded += 1
+            elif result.status == "duplicate":
+                report.duplicates += 1
+            else:
+                assert result.error is not None
+                report.rejected.append(
+                    {
+                        "line": result.index,
+                        "status": result.status,
+                        "code": result.error.code,
+                        "field": getattr(result.error, "field", None),
+                        "reason": result.error.render(),
+                    }
+                )
+            if result.entry:
+                report.merchants.add(result.entry["merchant_no"])
+
+    validating: deque[Future[list[Prepared]]] = deque()
+    recording: deque[tuple[Future[Any], int]] = deque()
+
+    def record_next() -> None:
+        prepared = validating.popleft().result()
+        recording.append(
+            (submit(lambda conn: record(conn, keys, prepared, actor)), prepared[-1].position)
+        )
+        while len(recording) > 1:  # one chunk in the writer, the next one waiting
+            done, last_line = recording.popleft()
+            account(done)
+            if progress:
+                progress(last_line)
+
+    for chunk in _chunks(lines, report):
+        if pool is None:
+            done: Future[list[Prepared]] = Future()
+            done.set_result(_prepare_lines(chunk, hmac_for))
+            validating.append(done)
+        else:
+            validating.append(pool.submit(_worker_prepare, chunk))
+        while len(validating) > max(1, workers):
+            record_next()
+    while validating:
+        record_next()
+    while recording:
+        account(recording.popleft()[0])
