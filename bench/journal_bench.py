@@ -56,19 +56,27 @@ def payload(i: int, terminal: str = "TERM0001", batch_base: int = 0) -> dict[str
 
 def run(env: dict[str, str], *args: str) -> tuple[float, int, str]:
     """Run a counterfoil command; (seconds, its own peak RSS in MiB, stdout)."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    with tempfile.NamedTemporaryFile(suffix=".json") as usage:
         start = time.perf_counter()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "counterfoil.cli.main", *args], env=env, stdout=out, stderr=err
+        result = subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "bench" / "measure.py"),
+                usage.name,
+                sys.executable,
+                "-m",
+                "counterfoil.cli.main",
+                *args,
+            ],
+            env=env,
+            capture_output=True,
+            check=False,
         )
-        _, status, usage = os.wait4(proc.pid, 0)  # reap it ourselves: its rusage is its own
         seconds = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        if proc.returncode:
-            raise RuntimeError(f"{' '.join(args)}: {err.read().decode()[-1500:]}")
-        return seconds, int(usage.ru_maxrss // 1024), out.read().decode()
+        if result.returncode:
+            raise RuntimeError(f"{' '.join(args)}: {result.stderr.decode()[-1500:]}")
+        peak = json.loads(Path(usage.name).read_text())["peak_rss_kib"]
+    return seconds, int(peak // 1024), result.stdout.decode()
 
 
 class Server:

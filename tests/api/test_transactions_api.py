@@ -106,7 +106,15 @@ def test_tokens_are_required_and_scoped_to_their_terminal(
     )
 
 
-def test_a_batch_answers_each_item(client: TestClient) -> None:
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_batch_answers_each_item(cf: Counterfoil, shop: Any, workers: int) -> None:
+    """The same answers whether the server validates in-process or in worker processes."""
+    with TestClient(create_app(cf, workers=workers)) as client:
+        client.headers["Authorization"] = f"Bearer {shop['token']}"
+        _batch_answers_each_item(client)
+
+
+def _batch_answers_each_item(client: TestClient) -> None:
     items = [sale(trace_no=f"{n:06d}", rrn=f"{n:012d}") for n in range(1, 101)]
     items.append(sale(trace_no="000001", rrn=f"{1:012d}"))  # duplicate inside the batch
     items.append(sale(trace_no="000200", cvv="123"))

@@ -16,15 +16,24 @@ from fastapi import FastAPI
 from counterfoil import __version__
 from counterfoil.api import errors, transactions
 from counterfoil.api.responses import JSON
+from counterfoil.services.bulk import Workers
 from counterfoil.services.context import Counterfoil
 from counterfoil.store.db import ping
 
 
-def create_app(cf: Counterfoil, *, on_close: Callable[[], None] | None = None) -> FastAPI:
+def create_app(
+    cf: Counterfoil, *, workers: int = 0, on_close: Callable[[], None] | None = None
+) -> FastAPI:
+    """The application over an open store; ``workers`` processes validate batches and sign."""
+
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         cf.start_writer()
+        if workers > 0:
+            app.state.workers = Workers(cf.keys, workers)
         yield
+        if workers > 0:
+            app.state.workers.close()
         cf.close()
         if on_close:
             on_close()

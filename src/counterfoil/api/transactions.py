@@ -20,7 +20,7 @@ from counterfoil.api.errors import error_body, locale_of
 from counterfoil.api.responses import JSON
 from counterfoil.core.errors import CounterfoilError, Forbidden, Unauthorised, ValidationError
 from counterfoil.i18n import _
-from counterfoil.services import ingest, lookups
+from counterfoil.services import bulk, ingest, lookups
 from counterfoil.services.context import Counterfoil
 from counterfoil.services.merchants import authenticate_terminal
 from counterfoil.store import audit
@@ -179,17 +179,17 @@ async def post_transaction(request: Request, caller: Caller) -> JSON:
 @router.post("/transactions/batch", summary="Record a store-and-forward batch (≤ 10,000)")
 async def post_batch(request: Request, caller: Caller) -> JSON:
     cf = _cf(request)
-    payload = await _json(request, MAX_BATCH_BYTES)
-    items = payload.get("transactions") if isinstance(payload, dict) else None
-    if not isinstance(items, list) or not items:
-        raise ValidationError("transactions", _("expected a non-empty list of transactions"))
-    if len(items) > ingest.MAX_BATCH:
+    body = await request.body()
+    if len(body) > MAX_BATCH_BYTES:
         raise ValidationError(
-            "transactions",
-            _("expected at most {max} transactions in one batch"),
-            max=ingest.MAX_BATCH,
+            "$", _("the request body is larger than {limit} bytes"), limit=MAX_BATCH_BYTES
         )
-    prepared = await asyncio.to_thread(ingest.prepare_all, items, _hmac_for(cf, caller))
+    workers: bulk.Workers | None = getattr(request.app.state, "workers", None)
+    if workers is not None:
+        prepared = await asyncio.wrap_future(workers.prepare_batch(body, caller.merchant_no))
+    else:
+        items = bulk.batch_items(body)
+        prepared = await asyncio.to_thread(ingest.prepare_all, items, _hmac_for(cf, caller))
     results = await _write(
         cf, lambda conn: ingest.record(conn, cf.keys, prepared, caller.actor, allowed=caller.denies)
     )

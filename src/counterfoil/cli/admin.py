@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -42,6 +43,13 @@ def init(as_json: JsonOpt = False) -> None:
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port")] = 8000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="Worker processes that validate batches and sign (0: none)",
+            envvar="COUNTERFOIL_WORKERS",
+        ),
+    ] = min(2, os.cpu_count() or 1),
 ) -> None:
     """Serve the API; open /docs for its documentation."""
     import uvicorn
@@ -56,7 +64,9 @@ def serve(
             port=port,
         )
     )
-    uvicorn.run(create_app(cf), host=host, port=port, log_level="warning", access_log=False)
+    uvicorn.run(
+        create_app(cf, workers=workers), host=host, port=port, log_level="warning", access_log=False
+    )
 
 
 def demo(

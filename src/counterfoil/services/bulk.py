@@ -24,7 +24,7 @@ from sqlalchemy import Connection
 from counterfoil.core.errors import ValidationError
 from counterfoil.i18n import _
 from counterfoil.journal.keys import KeyStore
-from counterfoil.services.ingest import Prepared, prepare, record
+from counterfoil.services.ingest import MAX_BATCH, Prepared, prepare, record
 from counterfoil.store.audit import Actor
 
 CHUNK = 5_000
@@ -87,6 +87,57 @@ def _worker_prepare(lines: list[tuple[int, bytes]]) -> list[Prepared]:
     keys = _KEYS
     assert keys is not None
     return _prepare_lines(lines, lambda m: keys.hmac_key(m) if m in _KNOWN else None)
+
+
+def _worker_prepare_batch(body: bytes, merchant_no: str) -> list[Prepared]:
+    """A batch request's body to prepared items; card HMACs under the caller's merchant."""
+    keys = _KEYS
+    assert keys is not None
+    items = batch_items(body)
+    return [
+        prepare(i, p, lambda m: keys.hmac_key(m) if m == merchant_no else None)
+        for i, p in enumerate(items)
+    ]
+
+
+def batch_items(body: bytes) -> list[Any]:
+    """The transactions of a store-and-forward upload, or why it is not one."""
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise ValidationError("$", _("the request body is not valid JSON")) from None
+    items = payload.get("transactions") if isinstance(payload, dict) else None
+    if not isinstance(items, list) or not items:
+        raise ValidationError("transactions", _("expected a non-empty list of transactions"))
+    if len(items) > MAX_BATCH:
+        raise ValidationError(
+            "transactions", _("expected at most {max} transactions in one batch"), max=MAX_BATCH
+        )
+    return items
+
+
+class Workers:
+    """Worker processes of a running server: batch validation, and signing for the writer.
+
+    Processes start on first use (a server that only ever sees single transactions never
+    starts them). Signing has its own pool so that a commit never waits behind
+    validation of requests still to come.
+    """
+
+    def __init__(self, keys: KeyStore, count: int, known: set[str] | None = None) -> None:
+        self.keys = keys
+        self.count = count
+        self.pool = _pool(keys, known or set(), count)
+        self.signers = _pool(keys, known or set(), count)
+        keys.parallel = _pool_signer(self.signers, count)
+
+    def prepare_batch(self, body: bytes, merchant_no: str) -> Future[list[Prepared]]:
+        return self.pool.submit(_worker_prepare_batch, body, merchant_no)
+
+    def close(self) -> None:
+        self.keys.parallel = None
+        for executor in (self.pool, self.signers):
+            executor.shutdown(cancel_futures=True)
 
 
 def _worker_sign(merchant_no: str, key_id: str, messages: list[bytes]) -> list[str]:
