@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import BinaryIO
 
-import httpx
+import httpx2 as httpx
 
 from counterfoil.config import Settings
 from pgserver import free_port

@@ -6,7 +6,7 @@ CLI's outputs and the exports — is searched for them. None may be found."""
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2 as httpx
 import orjson
 import pytest
 from sqlalchemy import text
