@@ -24,7 +24,7 @@ run: $(BIN)/.installed
 
 ## System packages the tests need (PostgreSQL server binaries), then lint, types, the suite
 test: $(BIN)/.installed system-deps lint
-	$(BIN)/pytest -n 2 --dist loadfile -q
+	$(BIN)/pytest -n 2 -q
 
 system-deps:
 	bash scripts/system-deps.sh

@@ -24,7 +24,12 @@ BATCH = 200
 
 
 def _send_until_killed(
-    url: str, token: str, round_no: int, acked: set[str], stop: threading.Event
+    url: str,
+    token: str,
+    round_no: int,
+    acked: set[str],
+    stop: threading.Event,
+    flowing: threading.Event,
 ) -> None:
     """Send batches as fast as the server takes them; remember what it acknowledged."""
     headers = {"Authorization": f"Bearer {token}"}
@@ -54,6 +59,7 @@ def _send_until_killed(
                 if result["status"] in ("recorded", "duplicate"):
                     item = items[result["index"]]
                     acked.add(f"T|{TERMINAL}|{item['batch_no']}|{item['trace_no']}")
+            flowing.set()
 
 
 @pytest.mark.slow
@@ -66,12 +72,13 @@ def test_sigkill_under_load_loses_nothing_acknowledged(settings: Settings, tmp_p
     acked: set[str] = set()
     for round_no in range(1, ROUNDS + 1):
         server = Server(settings, tmp_path / "server.log").start()
-        stop = threading.Event()
+        stop, flowing = threading.Event(), threading.Event()
         sender = threading.Thread(
-            target=_send_until_killed, args=(server.url, token, round_no, acked, stop)
+            target=_send_until_killed, args=(server.url, token, round_no, acked, stop, flowing)
         )
         sender.start()
-        time.sleep(chance.uniform(0.2, 1.2))
+        assert flowing.wait(timeout=60), "no batch was acknowledged"
+        time.sleep(chance.uniform(0.0, 1.0))  # a random moment while batches are flowing
         server.kill()
         stop.set()
         sender.join(timeout=60)

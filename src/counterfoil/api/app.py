@@ -31,6 +31,7 @@ def create_app(
         cf.start_writer()
         if workers > 0:
             app.state.workers = Workers(cf.keys, workers)
+            app.state.workers.warm()
         yield
         if workers > 0:
             app.state.workers.close()

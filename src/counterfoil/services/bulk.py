@@ -131,6 +131,12 @@ class Workers:
         self.signers = _pool(keys, known or set(), count)
         keys.parallel = _pool_signer(self.signers, count)
 
+    def warm(self) -> None:
+        """Start the processes now, in the background, rather than on the first batch."""
+        for executor in (self.pool, self.signers):
+            for _worker in range(self.count):
+                executor.submit(_noop)
+
     def prepare_batch(self, body: bytes, merchant_no: str) -> Future[list[Prepared]]:
         return self.pool.submit(_worker_prepare_batch, body, merchant_no)
 
@@ -138,6 +144,10 @@ class Workers:
         self.keys.parallel = None
         for executor in (self.pool, self.signers):
             executor.shutdown(cancel_futures=True)
+
+
+def _noop() -> None:
+    return None
 
 
 def _worker_sign(merchant_no: str, key_id: str, messages: list[bytes]) -> list[str]:
