@@ -103,3 +103,50 @@ def test_sigkill_under_load_loses_nothing_acknowledged(settings: Settings, tmp_p
         assert report.entries == len(stored) + 1  # + genesis: nothing half-written
     finally:
         cf.close()
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.slow
+def test_worker_processes_leave_with_a_killed_server(settings: Settings, tmp_path: Path) -> None:
+    """A server killed with SIGKILL leaves no worker processes behind."""
+    cf = Counterfoil.open(settings, upgrade=False)
+    add_merchant(cf, MERCHANT, "测试便利店")
+    _, token = add_terminal(cf, MERCHANT, TERMINAL)
+    cf.close()
+    server = Server(settings, tmp_path / "server.log").start()
+    assert server.proc is not None
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        response = client.post(
+            "/api/v1/transactions/batch",
+            headers={"Authorization": f"Bearer {token}"},
+            json={
+                "transactions": [sale(trace_no=f"{n:06d}", rrn=f"{n:012d}") for n in range(1, 101)]
+            },
+        )
+    assert response.json()["counts"] == {"recorded": 100}
+    workers = _children(server.proc.pid)
+    assert len(workers) >= 4  # two pools of two (and multiprocessing's resource tracker)
+    server.kill()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(pid) for pid in workers):
+        time.sleep(0.2)
+    assert not [pid for pid in workers if _alive(pid)]

@@ -11,6 +11,9 @@ Workers load keys from the key files themselves: no secret crosses a pipe.
 from __future__ import annotations
 
 import multiprocessing
+import os
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -81,6 +84,16 @@ _KNOWN: frozenset[str] = frozenset()
 def _start_worker(keys_dir: str, known: list[str]) -> None:
     global _KEYS, _KNOWN
     _KEYS, _KNOWN = KeyStore(Path(keys_dir)), frozenset(known)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A worker outlives a parent killed with SIGKILL (it holds its own queue open, so no
+    end-of-file ever comes): it watches for the parent and leaves with it."""
+    while True:
+        time.sleep(0.5)
+        if os.getppid() != parent:
+            os._exit(0)
 
 
 def _worker_prepare(lines: list[tuple[int, bytes]]) -> list[Prepared]:
