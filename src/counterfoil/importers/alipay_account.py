@@ -20,9 +20,8 @@ from typing import IO, Final
 
 from counterfoil.core.errors import ValidationError
 from counterfoil.i18n import _
-from counterfoil.importers.alipay_common import Commented
-from counterfoil.importers.delimited import ColumnMap, Row, find_header, is_blank
-from counterfoil.importers.errors import FormatMismatch
+from counterfoil.importers.alipay_common import commented_events
+from counterfoil.importers.delimited import ColumnMap, Row
 from counterfoil.importers.lines import (
     ControlCheck,
     Extra,
@@ -33,7 +32,7 @@ from counterfoil.importers.lines import (
     rejected,
     scrub_pans,
 )
-from counterfoil.importers.result import Event, Info, ParseResult
+from counterfoil.importers.result import Event, ParseResult
 from counterfoil.importers.text import cn_time, count_of, to_fen, to_fen_or_zero
 
 SOURCE: Final = "alipay_account"
@@ -81,31 +80,15 @@ def _is_header(names: list[str]) -> bool:
 
 
 def _events(stream: IO[bytes], file: str) -> Iterator[Event]:
-    source = Commented(stream, file=file)
-    rows = source.rows()
-    header = yield from find_header(rows, _is_header, file=file, expected=TITLE)
-    columns = ColumnMap(header.cells, COLUMNS)
-    missing = columns.missing(REQUIRED)
-    if missing:
-        raise FormatMismatch(
-            file,
-            TITLE,
-            _("{file}: the header of a {expected} has no column {column}"),
-            column=COLUMNS[missing[0]][0],
-        )
-    ledger = _Ledger(file, columns, source.account())
-    for row in rows:
-        if isinstance(row, LineError):
-            yield row
-        elif is_blank(row.cells):
-            continue
-        elif source.table_ended:
-            yield line_error(file, row.line_no, row.raw, _("a row after the end of the table"))
-        else:
-            yield ledger.line(row)
-    yield from source.info()
-    yield Info("layout", f"{columns.width} columns")
-    yield from ledger.checks([text for _no, text in source.comments])
+    return commented_events(
+        stream,
+        file,
+        title=TITLE,
+        is_header=_is_header,
+        columns=COLUMNS,
+        required=REQUIRED,
+        reader=_Ledger,
+    )
 
 
 class _Ledger:

@@ -11,12 +11,21 @@ so every cell is stripped.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
-from typing import IO, Final
+from collections.abc import Callable, Iterable, Iterator
+from typing import IO, Final, Protocol
 
-from counterfoil.importers.delimited import Row, TextLine, delimited_rows
-from counterfoil.importers.lines import LineError
-from counterfoil.importers.result import Info
+from counterfoil.i18n import _
+from counterfoil.importers.delimited import (
+    ColumnMap,
+    Row,
+    TextLine,
+    delimited_rows,
+    find_header,
+    is_blank,
+)
+from counterfoil.importers.errors import FormatMismatch
+from counterfoil.importers.lines import LineError, line_error
+from counterfoil.importers.result import Event, Info
 from counterfoil.importers.text import SNIFF_BYTES, peek, sniff_encoding, text_lines
 
 MAX_COMMENTS: Final = 1000
@@ -71,3 +80,49 @@ class Commented:
             if match := ACCOUNT.search(text):
                 return match.group(1)
         return None
+
+
+class TableReader(Protocol):
+    """One export's reading of its rows: a line each, then its footer checks."""
+
+    def line(self, row: Row) -> Event: ...
+
+    def checks(self, comments: list[str]) -> Iterator[Event]: ...
+
+
+def commented_events(
+    stream: IO[bytes],
+    file: str,
+    *,
+    title: str,
+    is_header: Callable[[list[str]], bool],
+    columns: dict[str, tuple[str, ...]],
+    required: Iterable[str],
+    reader: Callable[[str, ColumnMap, str | None], TableReader],
+) -> Iterator[Event]:
+    """Find the header, read every row with ``reader``, then the footer checks."""
+    source = Commented(stream, file=file)
+    rows = source.rows()
+    header = yield from find_header(rows, is_header, file=file, expected=title)
+    mapped = ColumnMap(header.cells, columns)
+    missing = mapped.missing(tuple(required))
+    if missing:
+        raise FormatMismatch(
+            file,
+            title,
+            _("{file}: the header of a {expected} has no column {column}"),
+            column=columns[missing[0]][0],
+        )
+    table = reader(file, mapped, source.account())
+    for row in rows:
+        if isinstance(row, LineError):
+            yield row
+        elif is_blank(row.cells):
+            continue
+        elif source.table_ended:
+            yield line_error(file, row.line_no, row.raw, _("a row after the end of the table"))
+        else:
+            yield table.line(row)
+    yield from source.info()
+    yield Info("layout", f"{mapped.width} columns")
+    yield from table.checks([text for _no, text in source.comments])
