@@ -110,9 +110,8 @@ Caller = Annotated[TerminalCaller, Depends(terminal)]
 
 
 async def _write(cf: Counterfoil, job: Any) -> Any:
-    if cf._writer is None:
-        return await asyncio.to_thread(cf.write, job)
-    return await asyncio.wrap_future(cf._writer.submit(job))
+    """Run a write through the app's writer thread (started with the app) and await it."""
+    return await asyncio.wrap_future(cf.submit(job))
 
 
 async def _json(request: Request, limit: int) -> Any:
