@@ -1,5 +1,6 @@
 """Append-only inside the database: triggers refuse UPDATE and DELETE on both databases."""
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -7,6 +8,10 @@ from sqlalchemy import text
 from sqlalchemy.exc import DatabaseError
 
 from counterfoil.services.context import Counterfoil
+from counterfoil.services.statements import import_file
+from counterfoil.services.verification import make_checkpoint
+
+SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "samples"
 
 
 @pytest.mark.parametrize(
@@ -17,13 +22,16 @@ from counterfoil.services.context import Counterfoil
         "UPDATE audit_log SET actor = 'someone else'",
         "DELETE FROM audit_log",
         "DELETE FROM signing_keys",
+        "UPDATE statement_imports SET balanced = true",
+        "DELETE FROM statement_lines",
+        "UPDATE statement_lines SET amount = 1",
         "UPDATE checkpoints SET root_hash = 'x'",
     ],
 )
 def test_append_only_tables_refuse_changes(cf: Counterfoil, shop: Any, statement: str) -> None:
-    from counterfoil.services.verification import make_checkpoint
-
+    """Every append-only table holds a row, so each statement has something to refuse."""
     make_checkpoint(cf, shop["merchant"].merchant_no)
+    import_file(cf, SAMPLES / "unionpay" / "INN15090588ZM_802310048993424")
     with pytest.raises(DatabaseError, match="append-only"), cf.engine.begin() as conn:
         conn.execute(text(statement))
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from counterfoil.cli import admin, journal
+from counterfoil.cli import admin, journal, statements
 from counterfoil.cli.output import guarded
 from counterfoil.i18n import current_locale, normalise_locale
 
@@ -40,6 +40,10 @@ app.command("ingest", help="Record transactions from a JSON Lines file.")(guarde
 app.command("verify", help="Verify journals: sequence, chain, checkpoints, signatures.")(
     guarded(journal.verify)
 )
+app.command("import", help="Import a statement file from an acquirer, wallet or bank.")(
+    guarded(statements.import_statement)
+)
+app.add_typer(statements.imports, name="imports")
 app.add_typer(admin.merchants, name="merchants")
 app.add_typer(admin.terminals, name="terminals")
 app.add_typer(admin.fees, name="fees")

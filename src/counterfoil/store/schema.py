@@ -25,7 +25,15 @@ from sqlalchemy import (
 metadata = MetaData()
 
 #: Tables no code path may UPDATE or DELETE; database triggers enforce it.
-APPEND_ONLY = ("journal_entries", "checkpoints", "signing_keys", "audit_log")
+APPEND_ONLY = (
+    "journal_entries",
+    "checkpoints",
+    "signing_keys",
+    "audit_log",
+    "statement_imports",
+    "statement_lines",
+    "statement_rejects",
+)
 
 merchants = Table(
     "merchants",
@@ -170,3 +178,68 @@ audit_log = Table(
 )
 Index("ix_audit_merchant", audit_log.c.merchant_no, audit_log.c.at)
 Index("ix_audit_actor", audit_log.c.actor, audit_log.c.at)
+
+# --- statements: what acquirers, wallets and banks sent, as imported (append-only) ------
+
+statement_imports = Table(
+    "statement_imports",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("sha256", String(64), nullable=False, unique=True),
+    Column("file_name", String(255), nullable=False),
+    Column("format", String(30), nullable=False),
+    Column("merchant_no", String(15)),
+    Column("size", BigInteger, nullable=False),
+    Column("imported_at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(80), nullable=False),
+    Column("lines", Integer, nullable=False),
+    Column("rejected", Integer, nullable=False),
+    Column("overlapping", Integer, nullable=False),
+    Column("balanced", Boolean, nullable=False),
+    Column("checks", Text, nullable=False),  # JSON: the control totals and their outcome
+    Column("info", Text, nullable=False),  # JSON: facts the file states about itself
+)
+
+statement_lines = Table(
+    "statement_lines",
+    metadata,
+    Column("import_id", Integer, primary_key=True, autoincrement=False),
+    Column("line_no", Integer, primary_key=True, autoincrement=False),
+    Column("source", String(30), nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("txn_type", String(20), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("rrn", String(64)),
+    Column("trace_no", String(64)),
+    Column("terminal_id", String(64)),
+    Column("merchant_no", String(64)),
+    Column("order_no", String(64)),
+    Column("platform_id", String(64)),
+    Column("refund_id", String(64)),
+    Column("fee", BigInteger),
+    Column("net", BigInteger),
+    Column("card_masked", String(32)),
+    Column("card_last4", String(4)),
+    Column("counterparty", String(200)),
+    Column("description", Text),
+    Column("natural_key", String(400), nullable=False),
+    Column("duplicate_of", String(40)),  # "import:line" of the same line in an earlier file
+    Column("raw", Text, nullable=False),
+    Column("extra", Text, nullable=False),
+)
+Index("ix_statement_natural_key", statement_lines.c.natural_key)
+Index("ix_statement_merchant_time", statement_lines.c.merchant_no, statement_lines.c.occurred_at)
+Index("ix_statement_rrn", statement_lines.c.rrn)
+Index("ix_statement_order", statement_lines.c.order_no)
+
+statement_rejects = Table(
+    "statement_rejects",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("import_id", Integer, nullable=False, index=True),
+    Column("line_no", Integer, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("raw_excerpt", Text, nullable=False),
+)

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from counterfoil.store.triggers import append_only
+
 revision: str = "0001"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
@@ -17,37 +19,6 @@ depends_on: str | Sequence[str] | None = None
 
 
 APPEND_ONLY = ("journal_entries", "checkpoints", "signing_keys", "audit_log")
-
-
-def _append_only_triggers() -> None:
-    """Refuse UPDATE and DELETE (and TRUNCATE on PostgreSQL) on the append-only tables."""
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute(
-            """
-            CREATE OR REPLACE FUNCTION counterfoil_append_only() RETURNS trigger AS $$
-            BEGIN
-                RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP
-                    USING ERRCODE = 'insufficient_privilege';
-            END;
-            $$ LANGUAGE plpgsql
-            """
-        )
-        for table in APPEND_ONLY:
-            op.execute(
-                f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
-                "FOR EACH ROW EXECUTE FUNCTION counterfoil_append_only()"
-            )
-            op.execute(
-                f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
-                "FOR EACH STATEMENT EXECUTE FUNCTION counterfoil_append_only()"
-            )
-        return
-    for table in APPEND_ONLY:
-        for action in ("UPDATE", "DELETE"):
-            op.execute(
-                f"CREATE TRIGGER {table}_no_{action.lower()} BEFORE {action} ON {table} "
-                f"BEGIN SELECT RAISE(ABORT, '{table} is append-only: {action} refused'); END"
-            )
 
 
 def upgrade() -> None:
@@ -191,7 +162,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("token_id"),
     )
     # ### end Alembic commands ###
-    _append_only_triggers()
+    append_only(APPEND_ONLY)
 
 
 def downgrade() -> None:
