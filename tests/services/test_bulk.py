@@ -1,6 +1,8 @@
 """A JSON Lines file through worker processes gives exactly what it gives in-process:
 every line recorded or reported by its number, and a journal that verifies."""
 
+from pathlib import Path
+
 import orjson
 import pytest
 
@@ -47,3 +49,27 @@ def test_every_line_is_recorded_or_reported(settings: Settings, workers: int) ->
         assert checked.entries == 11_998  # genesis + every recorded line
     finally:
         cf.close()
+
+
+def test_a_worker_whose_parent_died_while_it_started_leaves_at_once(tmp_path: Path) -> None:
+    """The parent's pid comes from the parent: a worker that starts after its parent was
+    killed must leave, not adopt init as the parent to watch and serve on."""
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    from counterfoil.services.bulk import _start_worker
+
+    gone = 2**22 + 12345  # not this process: the parent "died" before the worker started
+    pool = ProcessPoolExecutor(
+        1,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_start_worker,
+        initargs=(str(tmp_path), [], gone),
+    )
+    try:
+        with pytest.raises(BrokenProcessPool):
+            pool.submit(os.getpid).result(timeout=60)
+    finally:
+        pool.shutdown(cancel_futures=True)

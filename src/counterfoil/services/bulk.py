@@ -81,15 +81,19 @@ _KEYS: KeyStore | None = None
 _KNOWN: frozenset[str] = frozenset()
 
 
-def _start_worker(keys_dir: str, known: list[str]) -> None:
+def _start_worker(keys_dir: str, known: list[str], parent: int) -> None:
     global _KEYS, _KNOWN
     _KEYS, _KNOWN = KeyStore(Path(keys_dir)), frozenset(known)
-    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+    if os.getppid() != parent:  # the parent died while this worker was still starting
+        os._exit(0)
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
 
 
 def _exit_with_parent(parent: int) -> None:
     """A worker outlives a parent killed with SIGKILL (it holds its own queue open, so no
-    end-of-file ever comes): it watches for the parent and leaves with it."""
+    end-of-file ever comes): it watches for the parent and leaves with it. ``parent`` is
+    the pid the parent gave, not the worker's own reading: a worker that starts after
+    its parent died would otherwise take its new parent, init, for the one to watch."""
     while True:
         time.sleep(0.5)
         if os.getppid() != parent:
@@ -223,7 +227,7 @@ def _pool(keys: KeyStore, known: set[str], workers: int) -> ProcessPoolExecutor:
         max_workers=workers,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_start_worker,
-        initargs=(str(keys.directory), sorted(known)),
+        initargs=(str(keys.directory), sorted(known), os.getpid()),
     )
 
 
