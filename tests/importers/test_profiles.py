@@ -169,3 +169,15 @@ def test_the_profile_is_validated_before_the_file_is_read(tmp_path: Path) -> Non
     path.write_text(VALID + "oops = 1\n", encoding="utf-8")
     with pytest.raises(ProfileError, match=r"bad.toml, line 7: columns.oops"):
         load_profile(path)
+
+
+def test_a_profile_error_reads_wholly_in_chinese() -> None:
+    """Where in the profile and what is wrong there are both catalogue messages."""
+    with pytest.raises(ProfileError) as caught:
+        load_profile(VALID + "[extras]\nx = 1\n", name="bank.toml")
+    chinese = caught.value.render("zh_CN")
+    assert chinese.startswith("bank.toml")
+    assert "7" in chinese
+    assert chinese != caught.value.render("en")
+    assert "unknown table" not in chinese
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in chinese.split("extras", 1)[0])

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from counterfoil.core.errors import CounterfoilError, ValidationError
+from counterfoil.i18n import _, translate
 
 
 class StatementFileError(CounterfoilError):
@@ -64,3 +65,15 @@ class ProfileError(ValidationError):
         self.key = key
         self.line = line
         super().__init__(key, message, key=key, profile=profile, line=line, **params)
+
+    def render(self, locale: str | None = None) -> str:
+        """Where in the profile (its own catalogue message), then what is wrong there."""
+        facts = {"profile": self.params["profile"], "key": self.key, "line": self.line}
+        where = (
+            translate(_("{profile}, line {line}: {key}: "), locale, **facts)
+            if self.line
+            else translate(_("{profile}: {key}: "), locale, **facts)
+        )
+        if self.message.startswith("{profile}"):  # a message that says where by itself
+            return super().render(locale)
+        return where + super().render(locale)

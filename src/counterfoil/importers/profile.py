@@ -141,8 +141,7 @@ def validate_profile(text: str, label: str) -> Profile:
 
     def fail(key: str, message: str, **params: Any) -> ProfileError:
         line = lines.get(key) or lines.get(key.split(".")[0])
-        where = _("{profile}, line {line}: {key}: ") if line else _("{profile}: {key}: ")
-        return ProfileError(key, where + message, profile=label, line=line, **params)
+        return ProfileError(key, message, profile=label, line=line, **params)
 
     try:
         data = tomllib.loads(text)
