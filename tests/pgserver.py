@@ -84,6 +84,26 @@ class PgServer:
             "--locale=C.UTF-8",
             "--no-sync",
         )
+        self._start_server()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"PostgreSQL did not start: {self.log()}")
+
+    def stop(self, *, mode: str = "fast") -> None:
+        self._run(
+            str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop", check=False
+        )
+
+    def restart_server(self) -> None:
+        """Start again after ``stop`` (same data, same port)."""
+        self._start_server()
+
+    def _start_server(self) -> None:
         options = [
             f"-p {self.port}",
             "-c listen_addresses=127.0.0.1",
@@ -103,41 +123,6 @@ class PgServer:
             "-w",
             "-t",
             "60",
-            "start",
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return self
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"PostgreSQL did not start: {self.log()}")
-
-    def stop(self, *, mode: str = "fast") -> None:
-        self._run(
-            str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop", check=False
-        )
-
-    def restart_server(self) -> None:
-        """Start again after ``stop`` (same data, same port)."""
-        options = [
-            f"-p {self.port}",
-            "-c listen_addresses=127.0.0.1",
-            f"-c unix_socket_directories={self.root}",
-            "-c max_connections=200",
-        ]
-        if not self.durable:
-            options += ["-c fsync=off", "-c synchronous_commit=off"]
-        self._run(
-            str(self.bin / "pg_ctl"),
-            "-D",
-            str(self.data),
-            "-l",
-            str(self.root / "server.log"),
-            "-o",
-            " ".join(options),
-            "-w",
             "start",
         )
 

@@ -145,16 +145,7 @@ def add_merchant(
         chain.rotate_to(key_id)
         chain.flush()
         for rule in DEFAULT_RULES:
-            conn.execute(
-                fee_rules.insert().values(
-                    merchant_no=merchant_no,
-                    channel=rule.channel,
-                    rate_ppm=rule.rate_ppm,
-                    cap=rule.cap,
-                    effective_from=rule.effective_from,
-                    created_at=moment,
-                )
-            )
+            _insert_rule(conn, merchant_no, rule, moment)
         audit.record(
             conn,
             actor,
@@ -282,6 +273,19 @@ def fee_schedule(conn: Connection, merchant_no: str) -> list[FeeRule]:
     ]
 
 
+def _insert_rule(conn: Connection, merchant_no: str, rule: FeeRule, moment: datetime) -> None:
+    conn.execute(
+        fee_rules.insert().values(
+            merchant_no=merchant_no,
+            channel=rule.channel,
+            rate_ppm=rule.rate_ppm,
+            cap=rule.cap,
+            effective_from=rule.effective_from,
+            created_at=moment,
+        )
+    )
+
+
 def add_fee_rule(
     cf: Counterfoil, merchant_no: str, rule: FeeRule, *, actor: Actor = audit.SYSTEM
 ) -> FeeRule:
@@ -309,16 +313,7 @@ def add_fee_rule(
                 channel=rule.channel,
                 day=rule.effective_from.isoformat(),
             )
-        conn.execute(
-            fee_rules.insert().values(
-                merchant_no=merchant_no,
-                channel=rule.channel,
-                rate_ppm=rule.rate_ppm,
-                cap=rule.cap,
-                effective_from=rule.effective_from,
-                created_at=datetime.now(UTC),
-            )
-        )
+        _insert_rule(conn, merchant_no, rule, datetime.now(UTC))
         audit.record(
             conn,
             actor,
