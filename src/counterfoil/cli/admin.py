@@ -75,12 +75,13 @@ def demo(
     as_json: JsonOpt = False,
 ) -> None:
     """Two merchants, three terminals each, a month of realistic traffic."""
-    from counterfoil.demo.load import load_demo
+    from counterfoil.demo.load import demo_users, load_demo
 
     cf = Counterfoil.open()
     with progress(_("Loading the demo"), None) as tick:
         result = load_demo(cf, seed=seed, days=days, progress=lambda done, _total: tick(done))
-    logins = _remember_logins(cf, result.get("tokens", {}))
+    people = demo_users(cf, result["merchants"])
+    logins = _remember_logins(cf, result.get("tokens", {}), people)
     cf.close()
     result["logins_file"] = str(logins)
     if as_json:
@@ -95,22 +96,32 @@ def demo(
         )
 
 
-def _remember_logins(cf: Counterfoil, tokens: dict[str, str]) -> Path:
+def _remember_logins(cf: Counterfoil, tokens: dict[str, str], people: dict[str, str]) -> Path:
     """Keep the demo's logins in a 0600 file in the data directory, for `make run` to show.
 
     Terminal tokens are shown once when made; a demo is only useful if they can be
     shown again, so for the demo alone they are written down here.
     """
+    from counterfoil.demo.load import DEMO_PASSWORD
+
     path = cf.settings.home / "demo-logins.txt"
-    lines = path.read_text().splitlines()[2:] if path.exists() else []
-    lines += [
-        f"  terminal {terminal:<28} API token  {token}"
-        for terminal, token in sorted(tokens.items())
+    known: dict[str, str] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            if line.strip().startswith("terminal "):
+                parts = line.split()
+                known[parts[1]] = parts[-1]
+    known.update(tokens)
+    lines = [
+        translate(_("Demo logins (password for every user: {password})"), password=DEMO_PASSWORD),
+        "",
     ]
-    header = [translate(_("Demo logins (API: Authorization: Bearer <token>)")), ""]
+    lines += [f"  user     {name:<12} {role}" for name, role in people.items()]
+    lines += ["", translate(_("Terminal API tokens (Authorization: Bearer <token>)")), ""]
+    lines += [f"  terminal {terminal:<12} {token}" for terminal, token in sorted(known.items())]
     path.touch(mode=0o600)
     path.chmod(0o600)
-    path.write_text("\n".join(header + lines) + "\n")
+    path.write_text("\n".join(lines) + "\n")
     return path
 
 

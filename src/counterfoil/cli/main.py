@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from counterfoil.cli import admin, journal, statements
+from counterfoil.cli import admin, journal, statements, users
 from counterfoil.cli.output import guarded
 from counterfoil.i18n import current_locale, normalise_locale
 
@@ -44,6 +44,7 @@ app.command("import", help="Import a statement file from an acquirer, wallet or 
     guarded(statements.import_statement)
 )
 app.add_typer(statements.imports, name="imports")
+app.add_typer(users.users, name="users")
 app.add_typer(admin.merchants, name="merchants")
 app.add_typer(admin.terminals, name="terminals")
 app.add_typer(admin.fees, name="fees")

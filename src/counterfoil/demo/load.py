@@ -163,3 +163,29 @@ def load_demo(
         "tokens": tokens,
         "counts": tally(payloads),
     }
+
+
+#: One demo user per role; the shop's cashier and supervisor, finance and the auditor of
+#: both merchants, and an administrator of all. The password is printed by `make run`.
+DEMO_PASSWORD = "Counterfoil-demo-2026"  # noqa: S105 - the demo's published password
+DEMO_USERS = (
+    ("cashier", "cashier", 0),
+    ("supervisor", "supervisor", 0),
+    ("finance", "finance", 2),
+    ("auditor", "auditor", 2),
+    ("admin", "admin", -1),
+)
+
+
+def demo_users(cf: Counterfoil, merchants: list[str]) -> dict[str, str]:
+    """Add the demo users that are not there yet; their logins (username → role)."""
+    from counterfoil.services.users import add_user, list_users
+
+    present = {u.username for u in cf.read(list_users)}
+    logins: dict[str, str] = {}
+    for username, role, scope in DEMO_USERS:
+        if username not in present:
+            mine = [] if scope < 0 else merchants[:1] if scope == 0 else merchants
+            add_user(cf, username, DEMO_PASSWORD, role, mine, actor=ACTOR)
+        logins[username] = role
+    return logins

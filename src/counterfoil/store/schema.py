@@ -243,3 +243,28 @@ statement_rejects = Table(
     Column("reason", Text, nullable=False),
     Column("raw_excerpt", Text, nullable=False),
 )
+
+
+# --- people: users, their roles and the merchants they may see --------------------------
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("display_name", String(120), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("password_hash", String(200), nullable=False),  # argon2id, never the password
+    Column("locale", String(10), nullable=False, default="zh_CN"),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("failed_logins", Integer, nullable=False, default=0),
+    Column("locked_until", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+user_merchants = Table(
+    "user_merchants",
+    metadata,
+    Column("user_id", Integer, primary_key=True, autoincrement=False),
+    Column("merchant_no", String(15), primary_key=True),
+)
