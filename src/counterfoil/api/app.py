@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from counterfoil import __version__
-from counterfoil.api import errors, transactions
+from counterfoil.api import errors, session, transactions
 from counterfoil.api.responses import JSON
 from counterfoil.services.bulk import Workers
 from counterfoil.services.context import Counterfoil
@@ -49,6 +49,7 @@ def create_app(
     app.state.cf = cf
     errors.install(app)
     app.include_router(transactions.router)
+    app.include_router(session.router)
 
     @app.get("/health", tags=["health"], summary="Liveness: the process answers")
     async def health() -> dict[str, Any]:

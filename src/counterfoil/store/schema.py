@@ -268,3 +268,17 @@ user_merchants = Table(
     Column("user_id", Integer, primary_key=True, autoincrement=False),
     Column("merchant_no", String(15), primary_key=True),
 )
+
+#: A person's logged-in session. Only the SHA-256 of the cookie's token is kept.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),  # sha256 of the session token
+    Column("user_id", Integer, nullable=False, index=True),
+    Column("csrf_token", String(64), nullable=False),
+    Column("source", String(80), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_seen", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
+)
