@@ -21,9 +21,9 @@ from counterfoil.importers.delimited import (
     TextLine,
     delimited_rows,
     find_header,
+    header_columns,
     is_blank,
 )
-from counterfoil.importers.errors import FormatMismatch
 from counterfoil.importers.lines import LineError, line_error
 from counterfoil.importers.result import Event, Info
 from counterfoil.importers.text import SNIFF_BYTES, peek, sniff_encoding, text_lines
@@ -104,15 +104,7 @@ def commented_events(
     source = Commented(stream, file=file)
     rows = source.rows()
     header = yield from find_header(rows, is_header, file=file, expected=title)
-    mapped = ColumnMap(header.cells, columns)
-    missing = mapped.missing(tuple(required))
-    if missing:
-        raise FormatMismatch(
-            file,
-            title,
-            _("{file}: the header of a {expected} has no column {column}"),
-            column=columns[missing[0]][0],
-        )
+    mapped = header_columns(header, columns, tuple(required), file=file, expected=title)
     table = reader(file, mapped, source.account())
     for row in rows:
         if isinstance(row, LineError):

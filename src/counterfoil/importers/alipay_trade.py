@@ -22,14 +22,13 @@ from typing import IO, Final
 from counterfoil.core.errors import ValidationError
 from counterfoil.i18n import _
 from counterfoil.importers.alipay_common import commented_events
-from counterfoil.importers.delimited import ColumnMap, Row
+from counterfoil.importers.delimited import ColumnMap, Row, width_error
 from counterfoil.importers.lines import (
     ControlCheck,
     Extra,
     LineError,
     StatementLine,
     check,
-    line_error,
     rejected,
     scrub_pans,
 )
@@ -126,14 +125,7 @@ class _Bill:
         cells = self.columns.fit(row.cells)
         if cells is None:
             self.rejected += 1
-            return line_error(
-                self.file,
-                row.line_no,
-                row.raw,
-                _("expected {expected} columns, found {found}"),
-                expected=self.columns.width,
-                found=len(row.cells),
-            )
+            return width_error(self.file, row.line_no, row.raw, self.columns.width, len(row.cells))
         try:
             return self._build(row, cells)
         except ValidationError as exc:

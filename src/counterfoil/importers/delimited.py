@@ -179,6 +179,39 @@ class ColumnMap:
         return cells
 
 
+def header_columns(
+    header: Row,
+    wanted: Mapping[str, Sequence[str]],
+    required: Iterable[str],
+    *,
+    file: str,
+    expected: str,
+) -> ColumnMap:
+    """The header's columns; without a required one, the file is not the format expected."""
+    columns = ColumnMap(header.cells, wanted)
+    missing = columns.missing(required)
+    if missing:
+        raise FormatMismatch(
+            file,
+            expected,
+            _("{file}: the header of a {expected} has no column {column}"),
+            column=wanted[missing[0]][0],
+        )
+    return columns
+
+
+def width_error(file: str, line_no: int, raw: str, width: int, found: int) -> LineError:
+    """A row with more or fewer cells than the header: reported, never guessed at."""
+    return line_error(
+        file,
+        line_no,
+        raw,
+        _("expected {expected} columns, found {found}"),
+        expected=width,
+        found=found,
+    )
+
+
 def is_blank(cells: Sequence[str]) -> bool:
     return not "".join(cells).strip(" \t`")
 

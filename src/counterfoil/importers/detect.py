@@ -183,6 +183,8 @@ def _sample(head: bytes, name: str, stream: IO[bytes], codec: str | None) -> Sam
             elif files:
                 with archive.open(sorted(files)[0]) as member:
                     first = member.read(SNIFF_BYTES)
+    # zipfile raises NotImplementedError for a compression method it cannot read and
+    # RuntimeError for an encrypted member: such a zip is sampled as it is, not opened.
     except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError, ValueError):
         return Sample(name, head, text)
     finally:

@@ -27,6 +27,7 @@ from counterfoil.importers.delimited import (
     delimited_rows,
     is_blank,
     normalise_header,
+    width_error,
 )
 from counterfoil.importers.errors import FormatMismatch
 from counterfoil.importers.lines import (
@@ -35,7 +36,6 @@ from counterfoil.importers.lines import (
     LineError,
     StatementLine,
     check,
-    line_error,
     rejected,
     scrub_pans,
 )
@@ -247,13 +247,8 @@ class _Reader:
             cells = self.columns.fit(row.cells)
             if cells is None:
                 self.rejected += 1
-                yield line_error(
-                    self.file,
-                    row.line_no,
-                    row.raw,
-                    _("expected {expected} columns, found {found}"),
-                    expected=self.columns.width,
-                    found=len(row.cells),
+                yield width_error(
+                    self.file, row.line_no, row.raw, self.columns.width, len(row.cells)
                 )
                 continue
             try:

@@ -25,10 +25,11 @@ from counterfoil.importers.delimited import (
     Row,
     delimited_rows,
     find_header,
+    header_columns,
     is_blank,
     normalise_header,
+    width_error,
 )
-from counterfoil.importers.errors import FormatMismatch
 from counterfoil.importers.lines import (
     ControlCheck,
     Extra,
@@ -87,15 +88,7 @@ def _events(stream: IO[bytes], file: str) -> Iterator[Event]:
         text_lines(stream, file=file, encoding=encoding), file=file, backticks=True
     )
     header = yield from find_header(rows, _is_header, file=file, expected=TITLE)
-    columns = ColumnMap(header.cells, COLUMNS)
-    missing = columns.missing(REQUIRED)
-    if missing:
-        raise FormatMismatch(
-            file,
-            TITLE,
-            _("{file}: the header of a {expected} has no column {column}"),
-            column=COLUMNS[missing[0]][0],
-        )
+    columns = header_columns(header, COLUMNS, REQUIRED, file=file, expected=TITLE)
     flow = _Flow(file, columns)
     titles: list[str] | None = None
     summary: dict[str, str] | None = None
@@ -131,14 +124,7 @@ class _Flow:
         cells = self.columns.fit(row.cells)
         if cells is None:
             self.rejected += 1
-            return line_error(
-                self.file,
-                row.line_no,
-                row.raw,
-                _("expected {expected} columns, found {found}"),
-                expected=self.columns.width,
-                found=len(row.cells),
-            )
+            return width_error(self.file, row.line_no, row.raw, self.columns.width, len(row.cells))
         try:
             line = self._build(row, cells)
         except ValidationError as exc:

@@ -36,10 +36,11 @@ from counterfoil.importers.delimited import (
     Row,
     delimited_rows,
     find_header,
+    header_columns,
     is_blank,
     normalise_header,
+    width_error,
 )
-from counterfoil.importers.errors import FormatMismatch
 from counterfoil.importers.lines import (
     ControlCheck,
     Extra,
@@ -173,15 +174,7 @@ def _events(stream: IO[bytes], file: str) -> Iterator[Event]:
         text_lines(stream, file=file, encoding=encoding), file=file, backticks=True
     )
     header = yield from find_header(rows, _is_header, file=file, expected=TITLE)
-    columns = ColumnMap(header.cells, COLUMNS)
-    missing = columns.missing(REQUIRED)
-    if missing:
-        raise FormatMismatch(
-            file,
-            TITLE,
-            _("{file}: the header of a {expected} has no column {column}"),
-            column=COLUMNS[missing[0]][0],
-        )
+    columns = header_columns(header, COLUMNS, REQUIRED, file=file, expected=TITLE)
     refund_bill = "refund_requested_at" in columns.index
     yield Info("layout", f"{columns.width} columns{', REFUND bill' if refund_bill else ''}")
     bill = _Bill(file, columns, refund_bill)
@@ -231,14 +224,7 @@ class _Bill:
             cells.append("")
         elif self.columns.fit(cells) is None:
             self.rejected += 1
-            return line_error(
-                self.file,
-                line_no,
-                raw,
-                _("expected {expected} columns, found {found}"),
-                expected=self.width,
-                found=len(cells),
-            )
+            return width_error(self.file, line_no, raw, self.width, len(cells))
         (
             when,
             platform_id,

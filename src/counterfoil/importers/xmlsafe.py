@@ -114,6 +114,8 @@ def zip_members(stream: IO[bytes], *, file: str) -> Iterator[tuple[str, IO[bytes
                 )
             try:
                 member = archive.open(info)
+            # NotImplementedError: a compression method zipfile cannot read; RuntimeError:
+            # an encrypted member. Either is refused with a message, not a crash.
             except (zipfile.BadZipFile, NotImplementedError, RuntimeError) as exc:
                 raise FormatMismatch(
                     file,
