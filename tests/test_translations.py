@@ -1,7 +1,7 @@
 """Every user-visible message is in the catalogue, in English and Simplified Chinese.
 
-The messages are extracted from the source afresh, so a new ``_()`` without its
-translation fails here: the catalogue cannot drift behind the code.
+The messages are extracted afresh from the source and the console's templates, so a
+new ``_()`` without its translation fails here: the catalogue cannot drift behind the code.
 """
 
 import re
@@ -21,7 +21,12 @@ def source_messages() -> set[str]:
     return {
         str(message)
         for _file, _line, message, _comments, _context in extract_from_dir(
-            str(SRC), method_map=[("**.py", "python")], keywords={"_": None}
+            str(SRC),
+            method_map=[
+                ("**.py", "python"),
+                ("**/templates/**.html", "jinja2.ext:babel_extract"),
+            ],
+            keywords={"_": None},
         )
     }
 

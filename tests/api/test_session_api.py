@@ -1,16 +1,18 @@
 """Logging in and out: an HttpOnly, SameSite=Strict cookie (Secure behind TLS), a CSRF token
 for every change, sessions that end. SQLite and PostgreSQL."""
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
+import pyotp
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from conftest import MERCHANT
 from counterfoil.api.app import create_app
-from counterfoil.services import users
+from counterfoil.services import totp, users
 from counterfoil.services.context import Counterfoil
 
 PASSWORD = "Ledger-proof-42"
@@ -100,3 +102,24 @@ def test_an_idle_session_ends(cf: Counterfoil, client: TestClient) -> None:
 def test_bad_login_bodies_are_clean_errors(client: TestClient) -> None:
     assert client.post("/api/v1/session", content=b"{nope").status_code == 422
     assert client.post("/api/v1/session", json={"username": "wang"}).status_code == 422
+
+
+def test_with_a_second_factor_the_login_asks_for_the_code_and_takes_it_once(
+    cf: Counterfoil, client: TestClient
+) -> None:
+    users.add_user(cf, "zhao", PASSWORD, "finance", [MERCHANT])
+    secret, _uri = totp.enroll(cf, "zhao")
+    totp.confirm(cf, "zhao", pyotp.TOTP(secret).at(time.time() - 30))
+    body = {"username": "zhao", "password": PASSWORD}
+    asked = client.post("/api/v1/session", json=body)
+    assert asked.status_code == 401
+    assert asked.json()["error"]["code"] == "second_factor_required"
+    assert "set-cookie" not in asked.headers
+    code = pyotp.TOTP(secret).now()
+    assert client.post("/api/v1/session", json={**body, "code": 123456}).status_code == 422
+    response = client.post("/api/v1/session", json={**body, "code": code})
+    assert response.status_code == 200
+    assert response.json()["user"]["totp_enabled"] is True
+    replayed = client.post("/api/v1/session", json={**body, "code": code})
+    assert replayed.status_code == 401
+    assert replayed.json()["error"]["code"] == "unauthorised"

@@ -11,15 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from counterfoil.config import load_settings
 from counterfoil.core.models import CHANNELS, FIELDS, TYPES, parse_transaction
 from counterfoil.demo.generate import RESTAURANT, SHOP, TRACE_MAX, generate, tally
-from counterfoil.demo.load import load_demo
+from counterfoil.demo.load import demo_users, load_demo
 from counterfoil.services.context import Counterfoil
+from counterfoil.services.users import get_user, list_users
 from counterfoil.services.verification import load_checkpoints, verify
-from counterfoil.store.schema import journal_entries
+from counterfoil.store.schema import journal_entries, user_terminals
 
 END = date(2026, 11, 21)
 CARD = re.compile(r"^\d{6}\*{6}\d{4}$")
@@ -157,3 +158,20 @@ def test_without_an_end_a_second_load_keeps_the_first_window(store: Counterfoil)
     assert again["recorded"] == 0
     assert again["refused"] == 0
     assert again["duplicates"] == first["transactions"]
+
+
+def test_the_demo_cashier_works_at_the_shops_first_terminal(store: Counterfoil) -> None:
+    result = load_demo(store, seed=3, days=1, end=END)
+    logins = demo_users(store, result["merchants"])
+    assert logins["cashier"] == "cashier"
+    people = {u.username: u for u in store.read(list_users)}
+    till = (SHOP.merchant_no, "SHOP0001")
+    assert people["cashier"].terminals == (till,)
+    assert people["cashier"].sees_terminal(*till)
+    assert not people["cashier"].sees_terminal(SHOP.merchant_no, "SHOP0002")
+    assert people["supervisor"].terminals == ()
+    assert people["supervisor"].sees_terminal(SHOP.merchant_no, "SHOP0002")
+    # a cashier an older demo made without terminals is given the first one
+    store.write(lambda conn: conn.execute(delete(user_terminals)))
+    assert demo_users(store, result["merchants"]) == logins
+    assert store.read(lambda conn: get_user(conn, "cashier")).terminals == (till,)

@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from counterfoil import __version__
+from counterfoil import __version__, web
 from counterfoil.api import errors, session, transactions
 from counterfoil.api.responses import JSON
 from counterfoil.services.bulk import Workers
@@ -47,9 +47,10 @@ def create_app(
         description="Keeps, proves and reconciles point-of-sale records.",
     )
     app.state.cf = cf
-    errors.install(app)
+    errors.install(app, pages=web.error_page)
     app.include_router(transactions.router)
     app.include_router(session.router)
+    web.install(app)
 
     @app.get("/health", tags=["health"], summary="Liveness: the process answers")
     async def health() -> dict[str, Any]:

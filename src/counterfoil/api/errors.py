@@ -7,20 +7,28 @@ the caller's language (``Accept-Language``: en or zh-CN).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from counterfoil.api.responses import JSON
-from counterfoil.core.errors import CounterfoilError
+from counterfoil.core.errors import CounterfoilError, NotFound, ValidationError
 from counterfoil.i18n import _, normalise_locale, translate
 
 log = logging.getLogger("counterfoil.api")
 
 
 def locale_of(request: Request) -> str:
+    """The reader's language: a person's own setting, else their choice, else the browser's."""
+    who = getattr(request.state, "principal", None)
+    if who is not None and who.kind == "person":
+        return str(who.locale)
+    chosen = request.cookies.get("cf_lang")
+    if chosen:
+        return normalise_locale(chosen)
     return normalise_locale(request.headers.get("accept-language", "").split(",")[0])
 
 
@@ -48,14 +56,29 @@ def error_body(exc: CounterfoilError, locale: str) -> dict[str, Any]:
     return {"code": exc.code, "message": exc.render(locale), "details": details}
 
 
-def install(app: FastAPI) -> None:
+#: Renders an error as a console page (the web package installs it); the API answers JSON.
+PageRenderer = Callable[[Request, CounterfoilError, str], Response]
+
+
+def is_page(request: Request) -> bool:
+    path = request.url.path
+    return not path.startswith("/api/") and path not in ("/health", "/ready", "/openapi.json")
+
+
+def install(app: FastAPI, pages: PageRenderer | None = None) -> None:
     @app.exception_handler(CounterfoilError)
-    async def _counterfoil(request: Request, exc: CounterfoilError) -> JSON:
-        body = error_body(exc, locale_of(request))
+    async def _counterfoil(request: Request, exc: CounterfoilError) -> Response:
+        locale = locale_of(request)
+        if pages is not None and is_page(request):
+            return pages(request, exc, locale)
+        body = error_body(exc, locale)
         return error_response(exc.status, body["code"], body["message"], body["details"])
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, exc: RequestValidationError) -> JSON:
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        if pages is not None and is_page(request):
+            problem = ValidationError("$", _("the request is not valid"))
+            return pages(request, problem, locale_of(request))
         errors = [
             {
                 "field": ".".join(str(p) for p in e.get("loc", ())[1:]) or "$",
@@ -71,7 +94,9 @@ def install(app: FastAPI) -> None:
         )
 
     @app.exception_handler(HTTPException)
-    async def _http(request: Request, exc: HTTPException) -> JSON:
+    async def _http(request: Request, exc: HTTPException) -> Response:
+        if pages is not None and is_page(request) and exc.status_code == 404:
+            return pages(request, NotFound(_("there is no such page")), locale_of(request))
         code = {
             401: "unauthorised",
             403: "forbidden",

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Depends, Request, Response
 
+from counterfoil.api.auth import session_of
 from counterfoil.api.responses import JSON
 from counterfoil.core.errors import ValidationError
 from counterfoil.i18n import _
@@ -32,10 +33,7 @@ def _cf(request: Request) -> Counterfoil:
 
 async def person(request: Request) -> sessions.Session:
     """The logged-in person; a change (not GET) must carry the session's CSRF token."""
-    session = await asyncio.to_thread(sessions.resume, _cf(request), request.cookies.get(COOKIE))
-    if request.method not in SAFE_METHODS:
-        session.check_csrf(request.headers.get("x-csrf-token"))
-    return session
+    return await session_of(request)
 
 
 Person = Annotated[sessions.Session, Depends(person)]
@@ -47,7 +45,10 @@ def _over_tls(request: Request) -> bool:
     )
 
 
-@router.post("/session", summary="Log in with username and password; sets the session cookie")
+@router.post(
+    "/session",
+    summary="Log in with username, password and (with a second factor) code; sets the cookie",
+)
 async def log_in(request: Request) -> JSON:
     try:
         body = orjson.loads(await request.body())
@@ -57,9 +58,12 @@ async def log_in(request: Request) -> JSON:
         isinstance(body.get(k), str) for k in ("username", "password")
     ):
         raise ValidationError("$", _("expected an object with username and password"))
+    code = body.get("code")
+    if code is not None and not isinstance(code, str):
+        raise ValidationError("code", _("expected the code from the authenticator app as text"))
     source = request.client.host if request.client else "unknown"
     token, session = await asyncio.to_thread(
-        sessions.log_in, _cf(request), body["username"], body["password"], source=source
+        sessions.log_in, _cf(request), body["username"], body["password"], source=source, code=code
     )
     response = JSON(
         {

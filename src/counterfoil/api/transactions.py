@@ -1,7 +1,8 @@
 """Transaction routes: ingest one, ingest a store-and-forward batch, look up, search.
 
-Terminals authenticate with their own token (``Authorization: Bearer cft_…``) and may
-write and read only their own terminal's transactions.
+Only a terminal records, with its own token (``Authorization: Bearer cft_…``), and only
+its own transactions. Reading is for any principal with ``transactions.read``, confined
+by ``lookups.read_for`` / ``search_for`` to what it may see.
 """
 
 from __future__ import annotations
@@ -14,17 +15,16 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
-from sqlalchemy import Connection
 
+from counterfoil.api.auth import cf_of, principal, requires, source_of
 from counterfoil.api.errors import error_body, locale_of
 from counterfoil.api.responses import JSON
-from counterfoil.core.errors import CounterfoilError, Forbidden, Unauthorised, ValidationError
+from counterfoil.core.errors import CounterfoilError, Forbidden, ValidationError
 from counterfoil.i18n import _
 from counterfoil.services import bulk, ingest, lookups
+from counterfoil.services.access import TERMINAL_SCOPES, Principal
 from counterfoil.services.context import Counterfoil
-from counterfoil.services.merchants import authenticate_terminal
 from counterfoil.store import audit
-from counterfoil.store.audit import Actor
 
 router = APIRouter(prefix="/api/v1", tags=["transactions"])
 MAX_SINGLE_BYTES = 64 * 1024
@@ -32,10 +32,13 @@ MAX_BATCH_BYTES = 32 * 1024 * 1024
 
 
 class TerminalCaller:
-    def __init__(self, merchant_no: str, terminal_id: str, source: str) -> None:
-        self.merchant_no = merchant_no
-        self.terminal_id = terminal_id
-        self.actor = Actor(f"terminal:{merchant_no}/{terminal_id}", source)
+    """A terminal that writes: it may record transactions of its own terminal only."""
+
+    def __init__(self, who: Principal) -> None:
+        if who.kind != "terminal" or not who.terminals:
+            raise Forbidden(_("only a terminal's own API token records transactions"))
+        self.merchant_no, self.terminal_id = who.terminals[0]
+        self.actor = who.actor
 
     def denies(self, txn: ingest.Ready) -> CounterfoilError | None:
         if txn.merchant_no != self.merchant_no or txn.terminal_id != self.terminal_id:
@@ -50,63 +53,41 @@ class TerminalCaller:
 def _queue(request: Request) -> ingest.IngestQueue:
     queue: ingest.IngestQueue | None = getattr(request.app.state, "ingest_queue", None)
     if queue is None:
-        cf = _cf(request)
+        cf = cf_of(request)
         queue = request.app.state.ingest_queue = ingest.IngestQueue(cf.submit, cf.keys)
     return queue
 
 
-#: Verified tokens, for a short while: a terminal sends many requests a second.
+#: Verified terminal tokens, for a short while: a terminal sends many requests a second.
 _TOKEN_TTL = 30.0
 _tokens: dict[str, tuple[float, str, str]] = {}
 
 
-def _cached_terminal(token: str) -> tuple[str, str] | None:
-    hit = _tokens.get(hashlib.sha256(token.encode()).hexdigest())
-    if hit is None or hit[0] < time.monotonic():
-        return None
-    return hit[1], hit[2]
-
-
-def _remember_terminal(token: str, merchant_no: str, terminal_id: str) -> None:
+async def terminal(request: Request) -> TerminalCaller:
+    header = request.headers.get("authorization", "")
+    scheme, _sep, token = header.partition(" ")
+    key = hashlib.sha256(token.strip().encode()).hexdigest()
+    hit = _tokens.get(key) if scheme.lower() == "bearer" else None
+    if hit is not None and hit[0] >= time.monotonic():
+        return TerminalCaller(
+            Principal(
+                "terminal",
+                f"terminal:{hit[1]}/{hit[2]}",
+                source_of(request),
+                merchants=(hit[1],),
+                terminals=((hit[1], hit[2]),),
+                scopes=TERMINAL_SCOPES,
+            )
+        )
+    caller = TerminalCaller(await principal(request))
     if len(_tokens) > 10_000:
         _tokens.clear()
-    _tokens[hashlib.sha256(token.encode()).hexdigest()] = (
-        time.monotonic() + _TOKEN_TTL,
-        merchant_no,
-        terminal_id,
-    )
+    _tokens[key] = (time.monotonic() + _TOKEN_TTL, caller.merchant_no, caller.terminal_id)
+    return caller
 
 
-def _cf(request: Request) -> Counterfoil:
-    cf: Counterfoil = request.app.state.cf
-    return cf
-
-
-async def terminal(request: Request) -> TerminalCaller:
-    cf = _cf(request)
-    header = request.headers.get("authorization", "")
-    source = request.client.host if request.client else "unknown"
-    scheme, _sep, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise Unauthorised(_("send the terminal's API token as 'Authorization: Bearer …'"))
-    token = token.strip()
-    cached = _cached_terminal(token)
-    if cached is not None:
-        return TerminalCaller(*cached, source)
-    try:
-        merchant_no, terminal_id = await asyncio.to_thread(
-            cf.read, lambda conn: authenticate_terminal(conn, token)
-        )
-        _remember_terminal(token, merchant_no, terminal_id)
-    except Unauthorised:
-        await _write(
-            cf, lambda conn: audit.record(conn, Actor("anonymous", source), "auth.token", "denied")
-        )
-        raise
-    return TerminalCaller(merchant_no, terminal_id, source)
-
-
-Caller = Annotated[TerminalCaller, Depends(terminal)]
+Writer = Annotated[TerminalCaller, Depends(terminal)]
+Reader = Annotated[Principal, Depends(requires("transactions.read"))]
 
 
 async def _write(cf: Counterfoil, job: Any) -> Any:
@@ -147,8 +128,8 @@ def _item(result: ingest.ItemResult, locale: str) -> dict[str, Any]:
         422: {"description": "Invalid, card data refused or a rule broken"},
     },
 )
-async def post_transaction(request: Request, caller: Caller) -> JSON:
-    cf = _cf(request)
+async def post_transaction(request: Request, caller: Writer) -> JSON:
+    cf = cf_of(request)
     payload = await _json(request, MAX_SINGLE_BYTES)
     item = ingest.prepare(0, payload, _hmac_for(cf, caller))
     item = item._replace(actor=caller.actor)
@@ -176,8 +157,8 @@ async def post_transaction(request: Request, caller: Caller) -> JSON:
 
 
 @router.post("/transactions/batch", summary="Record a store-and-forward batch (≤ 10,000)")
-async def post_batch(request: Request, caller: Caller) -> JSON:
-    cf = _cf(request)
+async def post_batch(request: Request, caller: Writer) -> JSON:
+    cf = cf_of(request)
     body = await request.body()
     if len(body) > MAX_BATCH_BYTES:
         raise ValidationError(
@@ -204,35 +185,32 @@ async def post_batch(request: Request, caller: Caller) -> JSON:
     summary="One transaction by entry id, RRN, "
     "TERMINAL:BATCH:TRACE or order number, with the entries that act on it",
 )
-async def get_transaction(request: Request, ref: str, caller: Caller) -> dict[str, Any]:
-    cf = _cf(request)
-
-    def read(conn: Connection) -> dict[str, Any]:
-        entry = lookups.find(conn, ref, caller.merchant_no)
-        if entry.get("terminal_id") != caller.terminal_id:
-            raise Forbidden(_("this transaction belongs to another terminal"))
-        entry["links"] = lookups.links(conn, caller.merchant_no, entry["seq"])
-        return entry
-
-    entry = await asyncio.to_thread(cf.read, read)
+async def get_transaction(
+    request: Request, ref: str, who: Reader, merchant: str | None = None
+) -> dict[str, Any]:
+    cf = cf_of(request)
+    entry: dict[str, Any] = await asyncio.to_thread(
+        cf.read, lambda conn: lookups.read_for(conn, who, ref, merchant)
+    )
     await _write(
         cf,
         lambda conn: audit.record(
             conn,
-            caller.actor,
+            who.actor,
             "transaction.read",
             object_type="transaction",
             object_id=entry["entry_id"],
-            merchant_no=caller.merchant_no,
+            merchant_no=entry["merchant_no"],
         ),
     )
     return entry
 
 
-@router.get("/transactions", summary="Search this terminal's transactions")
+@router.get("/transactions", summary="Search transactions (a terminal: its own)")
 async def search_transactions(
     request: Request,
-    caller: Caller,
+    who: Reader,
+    merchant: str | None = None,
     date_from: date | None = None,
     date_to: date | None = None,
     amount: Annotated[int | None, Query(ge=1)] = None,
@@ -242,12 +220,13 @@ async def search_transactions(
     type: str | None = None,
     channel: str | None = None,
     status: str | None = None,
+    terminal_id: str | None = None,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=lookups.MAX_PAGE)] = 50,
 ) -> dict[str, Any]:
-    cf = _cf(request)
+    cf = cf_of(request)
     query = lookups.Search(
-        caller.merchant_no,
+        merchant or "",
         date_from,
         date_to,
         amount,
@@ -259,22 +238,22 @@ async def search_transactions(
         type,
         channel,
         status,
-        caller.terminal_id,
+        terminal_id,
         page,
         per_page,
     )
     result: dict[str, Any] = await asyncio.to_thread(
-        cf.read, lambda conn: lookups.search(conn, query)
+        cf.read, lambda conn: lookups.search_for(conn, who, query)
     )
     await _write(
         cf,
         lambda conn: audit.record(
             conn,
-            caller.actor,
+            who.actor,
             "transaction.search",
             object_type="transaction",
-            merchant_no=caller.merchant_no,
-            details={"returned": len(result["items"])},
+            merchant_no=result["items"][0]["merchant_no"] if result["items"] else merchant,
+            details={"returned": len(result["items"]), "total": result["total"]},
         ),
     )
     return result

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from counterfoil.cli import admin, journal, statements, users
+from counterfoil.cli import admin, journal, statements, tokens, users
 from counterfoil.cli.output import guarded
 from counterfoil.i18n import current_locale, normalise_locale
 
@@ -45,6 +45,7 @@ app.command("import", help="Import a statement file from an acquirer, wallet or 
 )
 app.add_typer(statements.imports, name="imports")
 app.add_typer(users.users, name="users")
+app.add_typer(tokens.tokens, name="tokens")
 app.add_typer(admin.merchants, name="merchants")
 app.add_typer(admin.terminals, name="terminals")
 app.add_typer(admin.fees, name="fees")

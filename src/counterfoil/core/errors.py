@@ -85,6 +85,12 @@ class Unauthorised(CounterfoilError):
     status = 401
 
 
+class SecondFactorRequired(Unauthorised):
+    """The password was right; the code from the authenticator app must follow it."""
+
+    code = "second_factor_required"
+
+
 class Forbidden(CounterfoilError):
     code = "forbidden"
     status = 403

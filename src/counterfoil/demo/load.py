@@ -178,14 +178,26 @@ DEMO_USERS = (
 
 
 def demo_users(cf: Counterfoil, merchants: list[str]) -> dict[str, str]:
-    """Add the demo users that are not there yet; their logins (username → role)."""
-    from counterfoil.services.users import add_user, list_users
+    """Add the demo users that are not there yet; their logins (username → role).
 
-    present = {u.username for u in cf.read(list_users)}
+    The cashier works at the first merchant's first terminal (given it too if an older
+    demo made the cashier without terminals).
+    """
+    from counterfoil.services.users import add_user, list_users, set_terminals
+
+    present = {u.username: u for u in cf.read(list_users)}
     logins: dict[str, str] = {}
     for username, role, scope in DEMO_USERS:
+        mine = [] if scope < 0 else merchants[:1] if scope == 0 else merchants
+        tills: list[tuple[str, str]] = []
+        if role == "cashier":
+            tills = [
+                (t["merchant_no"], t["terminal_id"])
+                for t in cf.read(partial(list_terminals, merchant_no=mine[0]))[:1]
+            ]
         if username not in present:
-            mine = [] if scope < 0 else merchants[:1] if scope == 0 else merchants
-            add_user(cf, username, DEMO_PASSWORD, role, mine, actor=ACTOR)
+            add_user(cf, username, DEMO_PASSWORD, role, mine, terminals=tills, actor=ACTOR)
+        elif role == "cashier" and not present[username].terminals:
+            set_terminals(cf, username, tills, actor=ACTOR)
         logins[username] = role
     return logins

@@ -66,3 +66,9 @@ class Counterfoil:
             self._writer.stop()
             self._writer = None
         self.engine.dispose()
+
+    def __enter__(self) -> Counterfoil:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()

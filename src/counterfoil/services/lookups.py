@@ -9,7 +9,7 @@ and its current status from the projection.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,10 +17,11 @@ from zoneinfo import ZoneInfo
 import orjson
 from sqlalchemy import Connection, and_, func, select
 
-from counterfoil.core.errors import NotFound, ValidationError
+from counterfoil.core.errors import Forbidden, NotFound, ValidationError
 from counterfoil.core.models import CHANNELS, TYPES
 from counterfoil.core.rules import STATUSES
 from counterfoil.i18n import _
+from counterfoil.services.access import Principal
 from counterfoil.services.ingest import entry_id
 from counterfoil.services.merchants import get_merchant
 from counterfoil.store.schema import entry_state, journal_entries
@@ -114,6 +115,7 @@ class Search:
     terminal_id: str | None = None
     page: int = 1
     per_page: int = 50
+    terminals: tuple[str, ...] | None = None  # confined to these (a cashier's, a terminal's)
 
     def check(self) -> None:
         for name, value, options in (
@@ -161,6 +163,8 @@ def search(conn: Connection, q: Search) -> dict[str, Any]:
         "terminal_id": q.terminal_id,
     }
     where += [j[name] == value for name, value in exact.items() if value is not None]
+    if q.terminals is not None:
+        where.append(j.terminal_id.in_(q.terminals))
     if q.amount_min is not None:
         where.append(j.amount >= q.amount_min)
     if q.amount_max is not None:
@@ -185,3 +189,48 @@ def search(conn: Connection, q: Search) -> dict[str, Any]:
         "per_page": q.per_page,
         "items": [_view(r) for r in rows],
     }
+
+
+# --- what a principal may see ------------------------------------------------------------
+
+
+def business_day(moment: datetime, zone: str) -> date:
+    return moment.astimezone(ZoneInfo(zone)).date()
+
+
+def read_for(conn: Connection, who: Principal, ref: str, merchant_no: str | None) -> dict[str, Any]:
+    """One transaction with its links, if ``who`` may see it; else ``NotFound`` (not a hint)."""
+    scope = who.default_merchant(merchant_no)
+    entry = find(conn, ref, scope)
+    hidden = NotFound(_("no transaction matches {ref}"), ref=ref)
+    if not who.sees_terminal(entry["merchant_no"], str(entry.get("terminal_id", ""))):
+        raise hidden
+    if who.today_only:
+        zone = get_merchant(conn, entry["merchant_no"]).timezone
+        when = datetime.fromisoformat(str(entry["terminal_time"]).replace("Z", "+00:00"))
+        if business_day(when, zone) != business_day(datetime.now(UTC), zone):
+            raise hidden
+    entry["links"] = links(conn, entry["merchant_no"], entry["seq"])
+    return entry
+
+
+def search_for(conn: Connection, who: Principal, q: Search) -> dict[str, Any]:
+    """``search``, confined to what ``who`` may see: merchant, terminals, a cashier's day."""
+    merchant_no = who.default_merchant(q.merchant_no or None)
+    if merchant_no is None:
+        raise ValidationError("merchant", _("expected a merchant number"))
+    confined = who.terminals_of(merchant_no)
+    if confined is not None and q.terminal_id is not None and q.terminal_id not in confined:
+        raise Forbidden(
+            _("you have no access to terminal {terminal_id}"), terminal_id=q.terminal_id
+        )
+    date_from, date_to = q.date_from, q.date_to
+    if who.today_only:
+        today = business_day(datetime.now(UTC), get_merchant(conn, merchant_no).timezone)
+        date_from, date_to = today, today
+    return search(
+        conn,
+        replace(
+            q, merchant_no=merchant_no, date_from=date_from, date_to=date_to, terminals=confined
+        ),
+    )

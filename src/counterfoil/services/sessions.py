@@ -49,9 +49,12 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def log_in(cf: Counterfoil, username: str, password: str, *, source: str) -> tuple[str, Session]:
-    """Check the password and open a session; the token goes in the cookie, only once."""
-    user = authenticate(cf, username, password, source=source)
+def log_in(
+    cf: Counterfoil, username: str, password: str, *, source: str, code: str | None = None
+) -> tuple[str, Session]:
+    """Check the password (and the second factor's code, if the user has one) and open a
+    session; the token goes in the cookie, only once."""
+    user = authenticate(cf, username, password, source=source, code=code)
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     now = datetime.now(UTC)
 

@@ -7,7 +7,13 @@ and a refusal does not say whether the user exists.
 
 Roles (DESIGN.md): cashier, supervisor, finance, auditor, admin. Each user is scoped to
 the merchants listed for them; an admin listed for none administers all merchants (the
-operator's administrator). ``can_see`` is the one check every face uses.
+operator's administrator). ``can_see`` is the one check every face uses; a cashier is
+further confined to the terminals they work at (``sees_terminal``), at least one.
+
+An admin or finance user may add a second factor (``services.totp``): then a login needs
+the code from the authenticator app as well, each code accepted once. A right password
+without the code raises ``SecondFactorRequired``, so that a login form can ask for it; a
+wrong code counts as a failed login, like a wrong password.
 """
 
 from __future__ import annotations
@@ -19,15 +25,18 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, and_, delete, or_, select, update
 
 from counterfoil.core.errors import Conflict, NotFound, Unauthorised, ValidationError
+from counterfoil.core.errors import SecondFactorRequired as SecondFactorRequired  # re-exported
 from counterfoil.i18n import LOCALES, _
 from counterfoil.services.context import Counterfoil
 from counterfoil.services.merchants import get_merchant
+from counterfoil.services.totp import accepted_step
 from counterfoil.store import audit
 from counterfoil.store.audit import Actor
-from counterfoil.store.schema import user_merchants, users
+from counterfoil.store.schema import terminals as terminals_table
+from counterfoil.store.schema import user_merchants, user_terminals, users
 
 ROLES = ("cashier", "supervisor", "finance", "auditor", "admin")
 MAX_FAILURES = 5
@@ -56,11 +65,19 @@ class User:
     locale: str
     active: bool
     merchants: tuple[str, ...]  # empty for an admin of all merchants
+    totp_enabled: bool = False
+    terminals: tuple[tuple[str, str], ...] = ()  # (merchant_no, terminal_id): a cashier's
 
     def can_see(self, merchant_no: str) -> bool:
         if self.role == "admin" and not self.merchants:
             return True
         return merchant_no in self.merchants
+
+    def sees_terminal(self, merchant_no: str, terminal_id: str) -> bool:
+        """A cashier sees only their terminals; anyone else every terminal they can see."""
+        if self.role == "cashier":
+            return (merchant_no, terminal_id) in self.terminals
+        return self.can_see(merchant_no)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -71,6 +88,8 @@ class User:
             "locale": self.locale,
             "active": self.active,
             "merchants": list(self.merchants) or ["*"],
+            "terminals": [{"merchant_no": m, "terminal_id": t} for m, t in self.terminals],
+            "totp_enabled": self.totp_enabled,
         }
 
 
@@ -97,7 +116,66 @@ def _user(conn: Connection, row: Any) -> User:
             .order_by(user_merchants.c.merchant_no)
         ).scalars()
     )
-    return User(row.id, row.username, row.display_name, row.role, row.locale, row.active, merchants)
+    terminals = tuple(
+        (r.merchant_no, r.terminal_id)
+        for r in conn.execute(
+            select(user_terminals.c.merchant_no, user_terminals.c.terminal_id)
+            .where(user_terminals.c.user_id == row.id)
+            .order_by(user_terminals.c.merchant_no, user_terminals.c.terminal_id)
+        )
+    )
+    return User(
+        row.id,
+        row.username,
+        row.display_name,
+        row.role,
+        row.locale,
+        row.active,
+        merchants,
+        bool(row.totp_enabled),
+        terminals,
+    )
+
+
+def _check_terminals(role: str, terminals: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """A cashier needs at least one terminal; nobody else is confined to terminals."""
+    wanted = sorted({(m.strip(), t.strip()) for m, t in terminals})
+    if role == "cashier" and not wanted:
+        raise ValidationError("terminals", _("expected at least one terminal for a cashier"))
+    if role != "cashier" and wanted:
+        raise ValidationError("terminals", _("only a cashier is confined to terminals"))
+    return wanted
+
+
+def _store_terminals(
+    conn: Connection, user_id: int, merchants: list[str], wanted: list[tuple[str, str]]
+) -> None:
+    """Replace the user's terminals; each must exist at one of the user's merchants."""
+    t = terminals_table.c
+    for merchant_no, terminal_id in wanted:
+        if merchant_no not in merchants:
+            raise ValidationError(
+                "terminals",
+                _("terminal {terminal_id} is of merchant {merchant_no}, not one of this user's"),
+                terminal_id=terminal_id,
+                merchant_no=merchant_no,
+            )
+        if not conn.execute(
+            select(t.terminal_id).where(
+                and_(t.merchant_no == merchant_no, t.terminal_id == terminal_id)
+            )
+        ).first():
+            raise NotFound(
+                _("terminal {terminal_id} of merchant {merchant_no} is not known"),
+                terminal_id=terminal_id,
+                merchant_no=merchant_no,
+            )
+    conn.execute(delete(user_terminals).where(user_terminals.c.user_id == user_id))
+    if wanted:
+        conn.execute(
+            user_terminals.insert(),
+            [{"user_id": user_id, "merchant_no": m, "terminal_id": t} for m, t in wanted],
+        )
 
 
 def add_user(
@@ -109,8 +187,10 @@ def add_user(
     *,
     display_name: str = "",
     locale: str = "zh_CN",
+    terminals: list[tuple[str, str]] | None = None,
     actor: Actor = audit.SYSTEM,
 ) -> User:
+    """Add a user; a cashier with the terminals they work at (``(merchant_no, terminal_id)``)."""
     username = username.strip().lower()
     if not USERNAME.match(username):
         raise ValidationError(
@@ -123,6 +203,7 @@ def add_user(
         raise ValidationError("locale", _("expected one of {options}"), options=", ".join(LOCALES))
     if not merchants and role != "admin":
         raise ValidationError("merchants", _("expected at least one merchant for this role"))
+    wanted = _check_terminals(role, terminals or [])
     check_password(password, username)
     digest = _hasher.hash(password)
 
@@ -150,13 +231,12 @@ def add_user(
                 user_merchants.insert(),
                 [{"user_id": user_id, "merchant_no": m} for m in sorted(set(merchants))],
             )
+        _store_terminals(conn, user_id, merchants, wanted)
+        details: dict[str, Any] = {"role": role, "merchants": merchants or ["*"]}
+        if wanted:
+            details["terminals"] = [f"{m}/{t}" for m, t in wanted]
         audit.record(
-            conn,
-            actor,
-            "user.add",
-            object_type="user",
-            object_id=username,
-            details={"role": role, "merchants": merchants or ["*"]},
+            conn, actor, "user.add", object_type="user", object_id=username, details=details
         )
         return _user(conn, conn.execute(select(users).where(users.c.id == user_id)).one())
 
@@ -174,12 +254,47 @@ def list_users(conn: Connection) -> list[User]:
     return [_user(conn, row) for row in conn.execute(select(users).order_by(users.c.username))]
 
 
-def authenticate(cf: Counterfoil, username: str, password: str, *, source: str = "local") -> User:
-    """The user, if the password is right and the account open; else ``Unauthorised``."""
+def set_terminals(
+    cf: Counterfoil,
+    username: str,
+    terminals: list[tuple[str, str]],
+    *,
+    actor: Actor = audit.SYSTEM,
+) -> User:
+    """Set the terminals a cashier works at (replacing the ones before)."""
+
+    def job(conn: Connection) -> User:
+        user = get_user(conn, username)
+        wanted = _check_terminals(user.role, terminals)
+        _store_terminals(conn, user.id, list(user.merchants), wanted)
+        audit.record(
+            conn,
+            actor,
+            "user.terminals",
+            object_type="user",
+            object_id=user.username,
+            details={"terminals": [f"{m}/{t}" for m, t in wanted]},
+        )
+        return get_user(conn, user.username)
+
+    return cf.write(job)
+
+
+def authenticate(
+    cf: Counterfoil,
+    username: str,
+    password: str,
+    *,
+    source: str = "local",
+    code: str | None = None,
+) -> User:
+    """The user, if the password (and, with a second factor, the code) is right and the
+    account open; else ``Unauthorised`` (``SecondFactorRequired`` if only the code is
+    missing)."""
     refused = Unauthorised(_("the username or password is wrong, or the account is locked"))
     name = username.strip().lower()[:64]
 
-    def job(conn: Connection) -> User | None:
+    def job(conn: Connection) -> User | Unauthorised:
         now = datetime.now(UTC)
         row = conn.execute(select(users).where(users.c.username == name)).first()
         who = Actor(name or "anonymous", source)
@@ -196,10 +311,40 @@ def authenticate(cf: Counterfoil, username: str, password: str, *, source: str =
                 object_id=name,
                 details={"reason": "locked" if locked else "unknown or disabled"},
             )
-            return None
+            return refused
         try:
             _hasher.verify(row.password_hash, password)
+            right = True
         except (VerificationError, InvalidHashError):
+            right = False
+        factor = "password"
+        step: int | None = None
+        if right and row.totp_enabled:
+            if not code:
+                audit.record(
+                    conn,
+                    who,
+                    "auth.login",
+                    "refused",
+                    object_type="user",
+                    object_id=name,
+                    details={"reason": "second factor required"},
+                )
+                return SecondFactorRequired(_("enter the code from your authenticator app"))
+            step = accepted_step(row.totp_secret or "", code, row.totp_last_step, now)
+            # Taken only if no other login took this step first (a code is used once).
+            right = step is not None and bool(
+                conn.execute(
+                    update(users)
+                    .where(
+                        users.c.id == row.id,
+                        or_(users.c.totp_last_step.is_(None), users.c.totp_last_step < step),
+                    )
+                    .values(totp_last_step=step)
+                ).rowcount
+            )
+            factor = "code"
+        if not right:
             failures = row.failed_logins + 1
             lock = now + LOCK_FOR if failures >= MAX_FAILURES else None
             conn.execute(
@@ -214,19 +359,26 @@ def authenticate(cf: Counterfoil, username: str, password: str, *, source: str =
                 "denied",
                 object_type="user",
                 object_id=name,
-                details={"failures": failures, "locked": bool(lock)},
+                details={"failures": failures, "locked": bool(lock), "wrong": factor},
             )
-            return None
+            return refused
         values: dict[str, Any] = {"failed_logins": 0, "locked_until": None}
         if _hasher.check_needs_rehash(row.password_hash):
             values["password_hash"] = _hasher.hash(password)
         conn.execute(update(users).where(users.c.id == row.id).values(**values))
-        audit.record(conn, who, "auth.login", object_type="user", object_id=name)
+        audit.record(
+            conn,
+            who,
+            "auth.login",
+            object_type="user",
+            object_id=name,
+            details={"second_factor": True} if step is not None else None,
+        )
         return _user(conn, row)
 
     user = cf.write(job)
-    if user is None:
-        raise refused
+    if isinstance(user, Unauthorised):
+        raise user
     return user
 
 

@@ -260,6 +260,35 @@ users = Table(
     Column("failed_logins", Integer, nullable=False, default=0),
     Column("locked_until", DateTime(timezone=True)),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # RFC 6238 second factor: the shared secret (base32) and whether the user confirmed it.
+    Column("totp_secret", String(64)),
+    Column("totp_enabled", Boolean, nullable=False, default=False),
+    Column("totp_last_step", BigInteger),  # a code is accepted once: replay refused
+)
+
+#: The terminals a cashier works at (a cashier sees only these).
+user_terminals = Table(
+    "user_terminals",
+    metadata,
+    Column("user_id", Integer, primary_key=True, autoincrement=False),
+    Column("merchant_no", String(15), primary_key=True),
+    Column("terminal_id", String(8), primary_key=True),
+)
+
+#: API tokens of integrations (an ERP, a reconciliation feed): one merchant, named scopes.
+#: Only the SHA-256 of the token is kept; the token is shown once when it is made.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(80), nullable=False),
+    Column("merchant_no", String(15), nullable=False, index=True),
+    Column("scopes", String(400), nullable=False),  # space-separated
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_by", String(80), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True)),
+    Column("revoked_at", DateTime(timezone=True)),
 )
 
 user_merchants = Table(
