@@ -30,6 +30,7 @@ from sqlalchemy import Connection, and_, delete, or_, select, update
 from counterfoil.core.errors import Conflict, NotFound, Unauthorised, ValidationError
 from counterfoil.core.errors import SecondFactorRequired as SecondFactorRequired  # re-exported
 from counterfoil.i18n import LOCALES, _
+from counterfoil.services import access
 from counterfoil.services.context import Counterfoil
 from counterfoil.services.merchants import get_merchant
 from counterfoil.services.totp import accepted_step
@@ -38,7 +39,7 @@ from counterfoil.store.audit import Actor
 from counterfoil.store.schema import terminals as terminals_table
 from counterfoil.store.schema import user_merchants, user_terminals, users
 
-ROLES = ("cashier", "supervisor", "finance", "auditor", "admin")
+ROLES = access.ROLES
 MAX_FAILURES = 5
 LOCK_FOR = timedelta(minutes=15)
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
