@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from counterfoil import __version__, web
-from counterfoil.api import errors, session, transactions
+from counterfoil.api import errors, session, statements, transactions
 from counterfoil.api.responses import JSON
 from counterfoil.services.bulk import Workers
 from counterfoil.services.context import Counterfoil
@@ -50,6 +50,7 @@ def create_app(
     errors.install(app, pages=web.error_page)
     app.include_router(transactions.router)
     app.include_router(session.router)
+    app.include_router(statements.router)
     web.install(app)
 
     @app.get("/health", tags=["health"], summary="Liveness: the process answers")

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
-from counterfoil.core.errors import Unauthorised
+from counterfoil.core.errors import Forbidden, Unauthorised
 from counterfoil.i18n import _
 from counterfoil.services import sessions, tokens
 from counterfoil.services.access import TERMINAL_SCOPES, Principal
@@ -65,7 +65,11 @@ async def session_of(request: Request) -> sessions.Session:
     cf = cf_of(request)
     session = await asyncio.to_thread(sessions.resume, cf, request.cookies.get(COOKIE))
     if request.method not in SAFE_METHODS:
-        session.check_csrf(await _csrf_of(request))
+        try:
+            session.check_csrf(await _csrf_of(request))
+        except Forbidden:
+            await request.close()  # an uploaded file spooled by the form parser
+            raise
     request.state.session = session
     return session
 

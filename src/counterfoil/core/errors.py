@@ -56,6 +56,13 @@ class CardDataRefused(CounterfoilError):
     status = 422
 
 
+class TooLarge(CounterfoilError):
+    """An upload or a request body above its limit."""
+
+    code = "too_large"
+    status = 413
+
+
 class NotFound(CounterfoilError):
     code = "not_found"
     status = 404

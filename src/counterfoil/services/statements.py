@@ -11,6 +11,7 @@ outcome: a file that does not add up is imported as not balanced, never as fine.
 from __future__ import annotations
 
 import hashlib
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -20,9 +21,10 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, func, select
 
-from counterfoil.core.errors import NotFound, ValidationError
+from counterfoil.core.errors import NotFound, TooLarge, ValidationError
 from counterfoil.i18n import _
 from counterfoil.importers import LineError, StatementLine, open_statement
+from counterfoil.services.access import Principal
 from counterfoil.services.context import Counterfoil
 from counterfoil.store import audit
 from counterfoil.store.audit import Actor
@@ -238,9 +240,16 @@ def _mark_overlaps(conn: Connection, rows: list[dict[str, Any]]) -> None:
             row["duplicate_of"] = seen
 
 
-def list_imports(conn: Connection, limit: int = 100) -> list[dict[str, Any]]:
+def list_imports(
+    conn: Connection,
+    limit: int = 100,
+    *,
+    merchants: tuple[str, ...] | None = None,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    """The latest imports first; ``merchants`` confines them to those merchants' files."""
     i = statement_imports.c
-    rows = conn.execute(
+    query = (
         select(
             i.id,
             i.file_name,
@@ -254,8 +263,18 @@ def list_imports(conn: Connection, limit: int = 100) -> list[dict[str, Any]]:
         )
         .order_by(i.id.desc())
         .limit(limit)
-    ).mappings()
-    return [dict(r) for r in rows]
+        .offset(offset)
+    )
+    if merchants is not None:
+        query = query.where(i.merchant_no.in_(merchants))
+    return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def count_imports(conn: Connection, *, merchants: tuple[str, ...] | None = None) -> int:
+    query = select(func.count()).select_from(statement_imports)
+    if merchants is not None:
+        query = query.where(statement_imports.c.merchant_no.in_(merchants))
+    return int(conn.execute(query).scalar_one())
 
 
 def show_import(conn: Connection, import_id: int) -> dict[str, Any]:
@@ -276,3 +295,59 @@ def show_import(conn: Connection, import_id: int) -> dict[str, Any]:
     document["info"] = orjson.loads(row["info"])
     document["rejected_lines"] = [{"line": n, "reason": r} for n, r in rejects]
     return document
+
+
+def show_import_for(conn: Connection, who: Principal, import_id: int) -> dict[str, Any]:
+    """An import, if ``who`` may see its merchant's statements (else not found)."""
+    who.require("statements.read")
+    document = show_import(conn, import_id)
+    merchant_no = document.get("merchant_no")
+    if not who.all_merchants and (merchant_no is None or not who.sees(merchant_no)):
+        raise NotFound(_("import {import_id} is not known"), import_id=import_id)
+    return document
+
+
+def merchants_of(who: Principal) -> tuple[str, ...] | None:
+    """The merchants whose imports ``who`` sees (None: all)."""
+    return None if who.all_merchants else who.merchants
+
+
+def receive_upload(
+    cf: Counterfoil,
+    who: Principal,
+    chunks: Iterator[bytes],
+    file_name: str,
+    *,
+    merchant_no: str | None,
+    format: str | None = None,
+    limit: int,
+    progress: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Import an uploaded file: kept on disk (never wholly in memory) only while it is read.
+
+    The file's name is kept (formats are recognised by it too), stripped of any path.
+    """
+    merchant = who.default_merchant(merchant_no)
+    if merchant is None:
+        raise ValidationError("merchant", _("expected a merchant number"))
+    who.require("statements.import", merchant)
+    name = Path(file_name.replace("\\", "/")).name.strip() or "statement"
+    folder = cf.settings.home / "uploads"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with tempfile.TemporaryDirectory(dir=folder) as scratch:
+        path = Path(scratch) / name[:200]
+        size = 0
+        with path.open("wb") as handle:
+            for chunk in chunks:
+                size += len(chunk)
+                if size > limit:
+                    raise TooLarge(
+                        _("the file is larger than the upload limit of {limit} MB"),
+                        limit=limit // (1024 * 1024),
+                    )
+                handle.write(chunk)
+        if size == 0:
+            raise ValidationError("file", _("the file is empty"))
+        return import_file(
+            cf, path, format=format, merchant_no=merchant, actor=who.actor, progress=progress
+        )
