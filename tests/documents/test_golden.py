@@ -64,6 +64,8 @@ def test_every_golden_file_belongs_to_a_sample_slip() -> None:
         for width in (32, 48)
         for kind in ("txt", "escpos.hex")
     }
+    expected |= {f"{name}.{page}.pdf.txt" for name in GOLDEN for page in ("roll58", "roll80", "a6")}
+    expected |= {f"{name}.html" for name in GOLDEN}
     assert {p.name for p in GOLDEN_DIR.iterdir()} == expected
 
 

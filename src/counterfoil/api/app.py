@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from counterfoil import __version__, web
-from counterfoil.api import errors, session, statements, transactions
+from counterfoil.api import admin, audit, errors, receipts, session, statements, transactions
 from counterfoil.api.responses import JSON
 from counterfoil.services.bulk import Workers
 from counterfoil.services.context import Counterfoil
@@ -51,6 +51,9 @@ def create_app(
     app.include_router(transactions.router)
     app.include_router(session.router)
     app.include_router(statements.router)
+    app.include_router(receipts.router)
+    app.include_router(audit.router)
+    app.include_router(admin.router)
     web.install(app)
 
     @app.get("/health", tags=["health"], summary="Liveness: the process answers")

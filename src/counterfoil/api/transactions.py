@@ -95,7 +95,7 @@ async def _write(cf: Counterfoil, job: Any) -> Any:
     return await asyncio.wrap_future(cf.submit(job))
 
 
-async def _json(request: Request, limit: int) -> Any:
+async def read_json(request: Request, limit: int) -> Any:
     body = await request.body()
     if len(body) > limit:
         raise ValidationError("$", _("the request body is larger than {limit} bytes"), limit=limit)
@@ -130,7 +130,7 @@ def _item(result: ingest.ItemResult, locale: str) -> dict[str, Any]:
 )
 async def post_transaction(request: Request, caller: Writer) -> JSON:
     cf = cf_of(request)
-    payload = await _json(request, MAX_SINGLE_BYTES)
+    payload = await read_json(request, MAX_SINGLE_BYTES)
     item = ingest.prepare(0, payload, _hmac_for(cf, caller))
     item = item._replace(actor=caller.actor)
     denied = caller.denies(item.ready) if item.ready is not None else None

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from counterfoil.cli import admin, journal, statements, tokens, users
+from counterfoil.cli import admin, documents, journal, statements, tokens, users
 from counterfoil.cli.output import guarded
 from counterfoil.i18n import current_locale, normalise_locale
 
@@ -42,6 +42,12 @@ app.command("verify", help="Verify journals: sequence, chain, checkpoints, signa
 )
 app.command("import", help="Import a statement file from an acquirer, wallet or bank.")(
     guarded(statements.import_statement)
+)
+app.command("receipt", help="Reprint a slip (merchant or cardholder copy), recorded.")(
+    guarded(documents.receipt)
+)
+app.command("verify-receipt", help="Check a slip's verification code: genuine or not.")(
+    guarded(documents.verify_receipt)
 )
 app.add_typer(statements.imports, name="imports")
 app.add_typer(users.users, name="users")

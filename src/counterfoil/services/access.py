@@ -1,10 +1,12 @@
 """Who may do what: the one table of permissions every face (web, API, CLI) consults.
 
 A *principal* is whoever makes a request: a person logged in with a session, a
-terminal with its token, or an integration with a scoped token. Each is confined to
-its merchants (a person's list; a terminal's or integration token's one merchant), and
-a cashier and a terminal further to their terminals. ``Principal.require`` is the only
-check a route makes; it raises ``Forbidden`` naming what was refused.
+terminal with its token, an integration with a scoped token, or the operator at the
+machine's command line (``local``: the owner of the data directory, every merchant).
+Each is confined to its merchants (a person's list; a terminal's or integration
+token's one merchant), and a cashier and a terminal further to their terminals.
+``Principal.require`` is the only check a route makes; it raises ``Forbidden`` naming
+what was refused.
 
 The roles and what they may do are DESIGN.md's "Roles" table, written out as data.
 """
@@ -38,6 +40,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "fees.manage": frozenset({"admin"}),
     "fees.read": frozenset({"supervisor", "finance", "auditor", "admin"}),
     "tokens.manage": frozenset({"admin"}),
+    # a cashier: merchant copies of the day at their terminals; a supervisor: any copy
+    "receipts.print": frozenset({"cashier", "supervisor"}),
 }
 
 #: What an integration token may be given (services.tokens.SCOPES is the same list).
@@ -50,7 +54,7 @@ INTEGRATION_SCOPES = (
 )
 TERMINAL_SCOPES = frozenset({"transactions.read", "transactions.write"})
 
-Kind = Literal["person", "terminal", "integration"]
+Kind = Literal["person", "terminal", "integration", "local"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +74,8 @@ class Principal:
 
     @property
     def all_merchants(self) -> bool:
+        if self.kind == "local":
+            return True
         return self.kind == "person" and self.role == "admin" and not self.merchants
 
     @property
@@ -77,9 +83,16 @@ class Principal:
         """A cashier sees only the current business day."""
         return self.role == "cashier"
 
+    @classmethod
+    def local(cls, name: str = "cli") -> Principal:
+        """The operator at the machine's command line: the data's owner, every merchant."""
+        return cls("local", name, "local", role="supervisor")
+
     def may(self, permission: str) -> bool:
         if permission not in PERMISSIONS:
             raise KeyError(permission)
+        if self.kind == "local":
+            return True
         if self.kind == "person":
             return self.role in PERMISSIONS[permission]
         return permission in self.scopes

@@ -86,7 +86,7 @@ def verify_audit(conn: Connection) -> tuple[int, str | None]:
     prev, count = GENESIS_PREV, 0
     for row in conn.execute(select(audit_log).order_by(audit_log.c.seq)).mappings():
         count += 1
-        values = dict(row)
+        values = {str(k): v for k, v in row.items()}
         if values["at"].tzinfo is None:
             values["at"] = values["at"].replace(tzinfo=UTC)
         if row["seq"] != count:

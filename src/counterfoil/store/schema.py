@@ -33,6 +33,7 @@ APPEND_ONLY = (
     "statement_imports",
     "statement_lines",
     "statement_rejects",
+    "document_prints",
 )
 
 merchants = Table(
@@ -311,3 +312,27 @@ sessions = Table(
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True)),
 )
+
+
+# --- documents: every reprint of a slip, who asked for it and why ------------------------
+
+#: One row per copy Counterfoil printed (the terminal printed the first of each copy).
+document_prints = Table(
+    "document_prints",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("merchant_no", String(15), nullable=False),
+    Column("seq", BigInteger, nullable=False),  # the journal entry
+    Column("copy", String(12), nullable=False),  # merchant | cardholder
+    Column("print_no", Integer, nullable=False),  # 1: the first reprint (重打印 No. 1)
+    Column("format", String(10), nullable=False),
+    Column("reason", String(20), nullable=False),
+    Column("evidence", Text, nullable=False),  # JSON: what the requester showed (masked)
+    Column("incident_id", Integer),
+    Column("actor", String(80), nullable=False),
+    Column("source", String(80), nullable=False),  # terminal or address
+    Column("printed_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("merchant_no", "seq", "copy", "print_no", name="uq_document_print"),
+)
+Index("ix_document_prints_entry", document_prints.c.merchant_no, document_prints.c.seq)
+Index("ix_document_prints_actor", document_prints.c.merchant_no, document_prints.c.actor)

@@ -49,6 +49,6 @@ def install(app: FastAPI) -> None:
 
 def _page_modules() -> list[ModuleType]:
     """The other page modules (admin, audit log …), each with its own ``router``."""
-    from counterfoil.web import admin, audit_pages, statements
+    from counterfoil.web import admin, audit_pages, receipts, statements
 
-    return [statements, admin, audit_pages]
+    return [receipts, statements, admin, audit_pages]

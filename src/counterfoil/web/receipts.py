@@ -1,0 +1,77 @@
+"""Receipt pages: the public verification page and the reprint form's answer.
+
+``GET /v/{code}`` needs no login: anyone holding a slip checks it there. It shows the
+facts the code states (masked as on the slip) and what happened to the payment since.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, Response
+
+from counterfoil.api.auth import cf_of, requires
+from counterfoil.api.receipts import verify_answer
+from counterfoil.core.errors import ValidationError
+from counterfoil.core.money import parse_amount
+from counterfoil.services import receipts
+from counterfoil.services.access import Principal
+from counterfoil.web.render import page
+
+router = APIRouter(include_in_schema=False)
+SLIP_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'"
+
+
+@router.get("/v/{code}")
+async def verification_page(request: Request, code: str) -> HTMLResponse:
+    try:
+        answer = await asyncio.to_thread(verify_answer, request, code)
+    except ValidationError:
+        answer = {"genuine": False, "reason": "", "facts": None, "malformed": True}
+    return page(request, "verify.html", answer=answer, code=code)
+
+
+@router.post("/transactions/{ref}/reprint")
+async def reprint_form(
+    request: Request,
+    ref: str,
+    who: Annotated[Principal, Depends(requires("receipts.print"))],
+    reason: Annotated[str, Form(max_length=20)],
+    copy_kind: Annotated[str, Form(alias="copy", max_length=12)] = "merchant",
+    format: Annotated[str, Form(max_length=10)] = "html",
+    evidence_last4: Annotated[str, Form(max_length=4)] = "",
+    evidence_amount: Annotated[str, Form(max_length=20)] = "",
+    evidence_date: Annotated[str, Form(max_length=10)] = "",
+    evidence_order: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    evidence = {
+        "last4": evidence_last4,
+        "amount": parse_amount(evidence_amount.replace(",", ""), field="evidence.amount")
+        if evidence_amount.strip()
+        else None,
+        "date": evidence_date,
+        "order_no": evidence_order,
+    }
+    printed = await asyncio.to_thread(
+        receipts.reprint,
+        cf_of(request),
+        who,
+        ref,
+        copy=copy_kind,
+        fmt=format,
+        reason=reason,
+        evidence=evidence,
+    )
+    disposition = "inline" if format in ("html", "pdf", "text58", "text80") else "attachment"
+    return Response(
+        printed.content,
+        media_type=printed.media_type,
+        headers={
+            "X-Print-No": str(printed.print_no),
+            "Content-Disposition": f'{disposition}; filename="{printed.file_name}"',
+            # the slip is a document with its own style and an inline QR: no script at all
+            "Content-Security-Policy": SLIP_POLICY,
+        },
+    )
