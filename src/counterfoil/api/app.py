@@ -14,7 +14,16 @@ from typing import Any
 from fastapi import FastAPI
 
 from counterfoil import __version__, web
-from counterfoil.api import admin, audit, errors, receipts, session, statements, transactions
+from counterfoil.api import (
+    admin,
+    audit,
+    errors,
+    incidents,
+    receipts,
+    session,
+    statements,
+    transactions,
+)
 from counterfoil.api.responses import JSON
 from counterfoil.services.bulk import Workers
 from counterfoil.services.context import Counterfoil
@@ -52,6 +61,7 @@ def create_app(
     app.include_router(session.router)
     app.include_router(statements.router)
     app.include_router(receipts.router)
+    app.include_router(incidents.router)
     app.include_router(audit.router)
     app.include_router(admin.router)
     web.install(app)

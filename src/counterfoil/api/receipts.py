@@ -7,6 +7,7 @@ rate-limited per address, so that nobody can probe codes at speed.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
 from collections import deque
 from typing import Annotated, Any
@@ -17,8 +18,9 @@ from counterfoil.api.auth import cf_of, requires, source_of
 from counterfoil.api.errors import locale_of
 from counterfoil.api.transactions import read_json
 from counterfoil.core.errors import CounterfoilError, ValidationError
+from counterfoil.documents.certificate import PREFIX as CERTIFICATE_PREFIX
 from counterfoil.i18n import _
-from counterfoil.services import receipts
+from counterfoil.services import certificates, receipts
 from counterfoil.services.access import Principal
 
 router = APIRouter(prefix="/api/v1", tags=["receipts"])
@@ -57,7 +59,11 @@ def verify_answer(request: Request, code: str) -> dict[str, Any]:
     if len(code) > MAX_CODE:
         raise ValidationError("code", _("expected a code starting with CF1."))
     locale = locale_of(request)
+    if code.strip().rsplit("/", 1)[-1].startswith(CERTIFICATE_PREFIX):
+        proof: dict[str, Any] = cf_of(request).read(lambda conn: certificates.verify(conn, code))
+        return proof
     answer: dict[str, Any] = cf_of(request).read(lambda conn: receipts.verify(conn, code, locale))
+    answer["kind"] = "slip"
     return answer
 
 
@@ -100,3 +106,65 @@ async def reprint(
             "Content-Disposition": f'inline; filename="{printed.file_name}"',
         },
     )
+
+
+@router.get("/certificates/find", summary="Find a payment for a proof of payment")
+async def find_payments(
+    request: Request,
+    who: Annotated[Principal, Depends(requires("certificates.issue"))],
+    merchant: str | None = None,
+    date: str | None = None,
+    amount: int | None = None,
+    last4: str | None = None,
+    order_no: str | None = None,
+) -> dict[str, Any]:
+    day = parse_day(date)
+    items = await asyncio.to_thread(
+        cf_of(request).read,
+        lambda conn: certificates.find_payments(
+            conn, who, merchant, day=day, amount=amount, last4=last4, order_no=order_no
+        ),
+    )
+    return {"items": items}
+
+
+@router.post(
+    "/certificates",
+    summary="Issue a proof of payment: {ref, format: pdf|html, locale: zh_CN|en, incident_id?}",
+)
+async def issue_certificate(
+    request: Request, who: Annotated[Principal, Depends(requires("certificates.issue"))]
+) -> Response:
+    body = await read_json(request, 16 * 1024)
+    if not isinstance(body, dict) or not isinstance(body.get("ref"), str):
+        raise ValidationError("ref", _("expected an entry id, an RRN or an order number"))
+    incident = body.get("incident_id")
+    issued = await asyncio.to_thread(
+        certificates.issue,
+        cf_of(request),
+        who,
+        body["ref"],
+        fmt=str(body.get("format", "pdf")),
+        locale=str(body.get("locale", "zh_CN")),
+        merchant=body.get("merchant") if isinstance(body.get("merchant"), str) else None,
+        incident_id=incident if isinstance(incident, int) else None,
+        base_url=str(request.base_url).rstrip("/"),
+    )
+    return Response(
+        issued.content,
+        media_type=issued.media_type,
+        headers={
+            "X-Certificate-Serial": issued.serial,
+            "X-Verification-Code": issued.code,
+            "Content-Disposition": f'inline; filename="{issued.file_name}"',
+        },
+    )
+
+
+def parse_day(value: str | None) -> dt.date | None:
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ValidationError("date", _("expected a date as YYYY-MM-DD")) from None

@@ -125,3 +125,85 @@ def verify_receipt(
             )
     if not answer["genuine"]:
         raise typer.Exit(6)
+
+
+certificate = typer.Typer(help="Proofs of payment (支付证明).", no_args_is_help=True)
+
+
+@certificate.command("find")
+def certificate_find(
+    merchant: Annotated[str, typer.Option("--merchant", "-m", help="The merchant")],
+    day: Annotated[str | None, typer.Option("--date", help="The day, YYYY-MM-DD")] = None,
+    amount: Annotated[str | None, typer.Option("--amount", help="The amount, e.g. 4768.00")] = None,
+    last4: Annotated[str | None, typer.Option("--last4", help="The card's last four")] = None,
+    order_no: Annotated[str | None, typer.Option("--order", help="The order number")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Find the payment a customer describes (day + amount + last four, or order number)."""
+    from datetime import date
+
+    from counterfoil.services import certificates
+
+    who = Principal.local(f"cli:{getpass.getuser()}")
+    when = date.fromisoformat(day) if day else None
+    fen = parse_amount(amount, field="amount") if amount else None
+    with Counterfoil.open() as cf:
+        items = cf.read(
+            lambda conn: certificates.find_payments(
+                conn, who, merchant, day=when, amount=fen, last4=last4, order_no=order_no
+            )
+        )
+    if as_json:
+        print_json({"items": items})
+        return
+    for item in items:
+        console.print(
+            f"{item['entry_id']}  {item['terminal_time']}  {item['type']}  {item['amount']}  "
+            f"{item.get('rrn') or item.get('order_no') or ''}  {item['status']}",
+            highlight=False,
+        )
+    if not items:
+        console.print(translate(_("No transactions match.")))
+
+
+@certificate.command("issue")
+def certificate_issue(
+    ref: Annotated[str, typer.Argument(help="Entry id (MERCHANT-SEQ), RRN or order number")],
+    out: Annotated[Path, typer.Option("--out", help="Write the certificate here")],
+    format: Annotated[str, typer.Option("--format", help="pdf or html")] = "pdf",
+    lang: Annotated[str, typer.Option("--language", help="zh_CN or en")] = "zh_CN",
+    incident: Annotated[
+        int | None, typer.Option("--incident", help="The lost-document incident it belongs to")
+    ] = None,
+    base_url: Annotated[
+        str, typer.Option("--base-url", help="Print the code as {base}/v/{code}")
+    ] = "",
+    as_json: JsonOpt = False,
+) -> None:
+    """Issue a proof of payment with a serial number and its own verification code."""
+    from counterfoil.services import certificates
+
+    who = Principal.local(f"cli:{getpass.getuser()}")
+    with Counterfoil.open() as cf:
+        issued = certificates.issue(
+            cf, who, ref, fmt=format, locale=lang, incident_id=incident, base_url=base_url
+        )
+    out.write_bytes(issued.content)
+    if as_json:
+        print_json(
+            {
+                "serial": issued.serial,
+                "entry_id": issued.entry_id,
+                "code": issued.code,
+                "file": str(out),
+            }
+        )
+    else:
+        console.print(
+            translate(
+                _("proof of payment {serial} for {entry} written to {file}"),
+                serial=issued.serial,
+                entry=issued.entry_id,
+                file=str(out),
+            )
+        )

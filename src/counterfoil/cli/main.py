@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from counterfoil.cli import admin, documents, journal, statements, tokens, users
+from counterfoil.cli import admin, documents, incidents, journal, statements, tokens, users
 from counterfoil.cli.output import guarded
 from counterfoil.i18n import current_locale, normalise_locale
 
@@ -49,6 +49,12 @@ app.command("receipt", help="Reprint a slip (merchant or cardholder copy), recor
 app.command("verify-receipt", help="Check a slip's verification code: genuine or not.")(
     guarded(documents.verify_receipt)
 )
+app.command(
+    "alerts",
+    help="Reprint alerts: repeated, late, of voided or refunded payments, above the norm.",
+)(guarded(incidents.alerts))
+app.add_typer(incidents.incidents, name="incidents")
+app.add_typer(documents.certificate, name="certificate")
 app.add_typer(statements.imports, name="imports")
 app.add_typer(users.users, name="users")
 app.add_typer(tokens.tokens, name="tokens")

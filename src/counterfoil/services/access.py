@@ -42,6 +42,12 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "tokens.manage": frozenset({"admin"}),
     # a cashier: merchant copies of the day at their terminals; a supervisor: any copy
     "receipts.print": frozenset({"cashier", "supervisor"}),
+    "certificates.issue": frozenset({"supervisor"}),
+    # lost-document incidents: cashiers and supervisors record them (a supervisor closes);
+    # everyone of the merchant reads them (a cashier: the ones they recorded)
+    "incidents.write": frozenset({"cashier", "supervisor"}),
+    "incidents.read": EVERYONE,
+    "alerts.read": frozenset({"supervisor", "finance", "auditor", "admin"}),
 }
 
 #: What an integration token may be given (services.tokens.SCOPES is the same list).

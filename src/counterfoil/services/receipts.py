@@ -30,6 +30,7 @@ from counterfoil.documents.text import render_text
 from counterfoil.i18n import _
 from counterfoil.services import lookups
 from counterfoil.services.access import Principal
+from counterfoil.services.incidents import check_link
 from counterfoil.services.context import Counterfoil
 from counterfoil.services.merchants import get_merchant, public_keys
 from counterfoil.store import audit
@@ -180,6 +181,8 @@ def reprint(
     def job(conn: Connection) -> Printed:
         entry = lookups.read_for(conn, who, ref, merchant)
         merchant_row = get_merchant(conn, entry["merchant_no"])
+        if incident_id is not None:
+            check_link(conn, entry["merchant_no"], incident_id)
         if (
             shown is not None
             and copy == "cardholder"

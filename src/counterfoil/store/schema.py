@@ -34,6 +34,9 @@ APPEND_ONLY = (
     "statement_lines",
     "statement_rejects",
     "document_prints",
+    "certificates",
+    "incident_entries",
+    "incident_events",
 )
 
 merchants = Table(
@@ -336,3 +339,25 @@ document_prints = Table(
 )
 Index("ix_document_prints_entry", document_prints.c.merchant_no, document_prints.c.seq)
 Index("ix_document_prints_actor", document_prints.c.merchant_no, document_prints.c.actor)
+
+#: Proofs of payment issued (支付证明): a serial per merchant, the status stated, the code.
+certificates = Table(
+    "certificates",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("serial", String(32), nullable=False, unique=True),
+    Column("merchant_no", String(15), nullable=False),
+    Column("number", Integer, nullable=False),  # 1, 2, … per merchant
+    Column("seq", BigInteger, nullable=False),  # the journal entry
+    Column("status", String(20), nullable=False),  # the payment's status when issued
+    Column("refunded", BigInteger, nullable=False),
+    Column("locale", String(10), nullable=False),
+    Column("format", String(10), nullable=False),
+    Column("code", Text, nullable=False),
+    Column("incident_id", Integer),
+    Column("actor", String(80), nullable=False),
+    Column("source", String(80), nullable=False),
+    Column("issued_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("merchant_no", "number", name="uq_certificate_number"),
+)
+Index("ix_certificates_entry", certificates.c.merchant_no, certificates.c.seq)

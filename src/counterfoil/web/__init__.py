@@ -49,6 +49,6 @@ def install(app: FastAPI) -> None:
 
 def _page_modules() -> list[ModuleType]:
     """The other page modules (admin, audit log …), each with its own ``router``."""
-    from counterfoil.web import admin, audit_pages, receipts, statements
+    from counterfoil.web import admin, audit_pages, incidents, receipts, statements
 
-    return [receipts, statements, admin, audit_pages]
+    return [receipts, statements, incidents, admin, audit_pages]

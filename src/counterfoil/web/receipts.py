@@ -16,7 +16,7 @@ from counterfoil.api.auth import cf_of, requires
 from counterfoil.api.receipts import verify_answer
 from counterfoil.core.errors import ValidationError
 from counterfoil.core.money import parse_amount
-from counterfoil.services import receipts
+from counterfoil.services import certificates, receipts
 from counterfoil.services.access import Principal
 from counterfoil.web.render import page
 
@@ -72,6 +72,34 @@ async def reprint_form(
             "X-Print-No": str(printed.print_no),
             "Content-Disposition": f'{disposition}; filename="{printed.file_name}"',
             # the slip is a document with its own style and an inline QR: no script at all
+            "Content-Security-Policy": SLIP_POLICY,
+        },
+    )
+
+
+@router.post("/transactions/{ref}/certificate")
+async def certificate_form(
+    request: Request,
+    ref: str,
+    who: Annotated[Principal, Depends(requires("certificates.issue"))],
+    format: Annotated[str, Form(max_length=10)] = "pdf",
+    locale: Annotated[str, Form(max_length=10)] = "zh_CN",
+) -> Response:
+    issued = await asyncio.to_thread(
+        certificates.issue,
+        cf_of(request),
+        who,
+        ref,
+        fmt=format,
+        locale=locale,
+        base_url=str(request.base_url).rstrip("/"),
+    )
+    return Response(
+        issued.content,
+        media_type=issued.media_type,
+        headers={
+            "X-Certificate-Serial": issued.serial,
+            "Content-Disposition": f'inline; filename="{issued.file_name}"',
             "Content-Security-Policy": SLIP_POLICY,
         },
     )
