@@ -17,12 +17,13 @@ $(BIN)/.installed: pyproject.toml
 
 ## Install, load the demo into the embedded store, serve on http://$(HOST):$(PORT)
 run: $(BIN)/.installed
+	bash scripts/system-deps.sh --runtime
 	$(BIN)/counterfoil init
 	$(BIN)/counterfoil demo
 	@cat "$(COUNTERFOIL_HOME)/demo-logins.txt"
 	$(BIN)/counterfoil serve --host $(HOST) --port $(PORT)
 
-## System packages the tests need (PostgreSQL server binaries), then lint, types, the suite
+## System packages the tests need (PostgreSQL, Chromium, CJK fonts), then lint, types, the suite
 test: $(BIN)/.installed system-deps lint
 	$(BIN)/pytest -n 2 -q
 

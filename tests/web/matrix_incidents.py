@@ -127,3 +127,7 @@ BUILDERS: dict[tuple[str, str], Callable[[World], dict[str, Any]]] = {
     ("POST", "/api/v1/incidents/{incident_id}/events"): _action_json,
     ("GET", "/api/v1/incidents/report"): _merchant_query,
 }
+
+
+#: Values for the path parameters of these routes, made from the matrix's world.
+PATH_VALUES = {"incident_id": incident_of}

@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 
 from counterfoil.api.responses import JSON
-from counterfoil.core.errors import CounterfoilError, NotFound, ValidationError
+from counterfoil.core.errors import CounterfoilError, Internal, NotFound, ValidationError
 from counterfoil.i18n import _, normalise_locale, translate
 
 log = logging.getLogger("counterfoil.api")
@@ -109,8 +109,13 @@ def install(app: FastAPI, pages: PageRenderer | None = None) -> None:
         )
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSON:
+    async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
+        if pages is not None and is_page(request):
+            problem = Internal(
+                _("something went wrong on our side; nothing was recorded by this request")
+            )
+            return pages(request, problem, locale_of(request))
         return error_response(
             500,
             "internal",

@@ -50,6 +50,9 @@ def _over_tls(request: Request) -> bool:
     summary="Log in with username, password and (with a second factor) code; sets the cookie",
 )
 async def log_in(request: Request) -> JSON:
+    if not request.headers.get("content-type", "").startswith("application/json"):
+        # a form of another site can post text/plain, never application/json: no login CSRF
+        raise ValidationError("$", _("send the login as application/json"))
     try:
         body = orjson.loads(await request.body())
     except orjson.JSONDecodeError:

@@ -103,6 +103,13 @@ class Forbidden(CounterfoilError):
     status = 403
 
 
+class Internal(CounterfoilError):
+    """Something failed that should not have: a bug. Logged; the reader gets no details."""
+
+    code = "internal"
+    status = 500
+
+
 class IntegrityFailure(CounterfoilError):
     """The journal does not verify: something was altered, removed, reordered or inserted."""
 
