@@ -246,3 +246,46 @@ def test_reprint_through_the_api_and_the_console(cf: Counterfoil, client: TestCl
     assert form.status_code == 200
     assert "重打印 DUPLICATE NO.2" in form.text
     assert "script-src" not in form.headers["content-security-policy"]
+
+
+def test_an_auditor_views_the_slip_without_printing_it(cf: Counterfoil, client: TestClient) -> None:
+    users.add_user(cf, "zhou", PASSWORD, "auditor", [MERCHANT], locale="en")
+    client.post("/api/v1/session", json={"username": "zhou", "password": PASSWORD})
+    page = client.get(f"/transactions/{MERCHANT}-2/slip")
+    assert page.status_code == 200
+    assert "签购单 SALES SLIP" in page.text
+    assert "重打印" not in page.text  # not a copy
+    assert 'id="do-reprint"' not in client.get(f"/transactions/{MERCHANT}-2").text
+    with cf.engine.connect() as conn:
+        assert receipts.prints_of(conn, MERCHANT, 2) == []
+        viewed = conn.execute(
+            text("SELECT COUNT(*) FROM audit_log WHERE action = 'receipt.view'")
+        ).scalar()
+    assert viewed == 1
+
+
+def test_a_reprint_names_its_incident_and_can_carry_the_address(
+    cf: Counterfoil, client: TestClient
+) -> None:
+    with pytest.raises(ValidationError) as problem:
+        receipts.reprint(
+            cf,
+            SUPERVISOR,
+            "000049993190",
+            copy="merchant",
+            fmt="text80",
+            reason="lost",
+            incident_id=99,
+        )
+    assert problem.value.field == "incident_id"
+    printed = receipts.reprint(
+        cf,
+        SUPERVISOR,
+        "000049993190",
+        copy="merchant",
+        fmt="text80",
+        reason="lost",
+        base_url="https://counterfoil.example",
+    )
+    flat = printed.content.decode().replace("\n", "")
+    assert "https://counterfoil.example/v/" in flat

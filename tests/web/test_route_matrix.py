@@ -78,6 +78,7 @@ EXPECTED: dict[tuple[str, str], Row] = {
     # same permission, the same confinement to its merchant and terminal as the API).
     ("GET", "/transactions"): Row(READERS),
     ("GET", "/transactions/{ref}"): Row(READERS),
+    ("GET", "/transactions/{ref}/slip"): Row(READERS),  # to look at: an auditor too
     # statements: finance imports; finance, auditors and admins read (the integration
     # token here has transactions.read only)
     ("GET", "/statements"): Row(STATEMENT_READERS),

@@ -21,8 +21,8 @@ from counterfoil.documents.code import verification_url
 from counterfoil.i18n import LOCALES, _
 from counterfoil.services import lookups
 from counterfoil.services.access import Principal
-from counterfoil.services.incidents import check_link
 from counterfoil.services.context import Counterfoil
+from counterfoil.services.incidents import check_link
 from counterfoil.services.merchants import get_merchant, public_keys
 from counterfoil.store import audit
 from counterfoil.store.journal import read_head

@@ -30,8 +30,8 @@ from counterfoil.documents.text import render_text
 from counterfoil.i18n import _
 from counterfoil.services import lookups
 from counterfoil.services.access import Principal
-from counterfoil.services.incidents import check_link
 from counterfoil.services.context import Counterfoil
+from counterfoil.services.incidents import check_link
 from counterfoil.services.merchants import get_merchant, public_keys
 from counterfoil.store import audit
 from counterfoil.store.journal import read_head
@@ -171,8 +171,13 @@ def reprint(
     evidence: Mapping[str, Any] | None = None,
     incident_id: int | None = None,
     merchant: str | None = None,
+    base_url: str = "",
 ) -> Printed:
-    """Print a copy of a transaction's slip again, and record that it was printed."""
+    """Print a copy of a transaction's slip again, and record that it was printed.
+
+    With ``base_url`` the slip's QR code carries the verification address
+    (``{base_url}/v/{code}``) rather than the bare code: a phone's camera opens it.
+    """
     _check_choice("copy", copy, COPIES)
     _check_choice("format", fmt, list(FORMATS))
     _check_choice("reason", reason, REASONS)
@@ -216,7 +221,7 @@ def reprint(
             copy=copy,  # type: ignore[arg-type]
             reprint_no=number,
             original=original,
-            verification=code,
+            verification=codes.verification_url(base_url, code) if base_url else code,
         )
         content = render(slip, fmt)
         conn.execute(
@@ -319,3 +324,20 @@ def verify(conn: Connection, code: str, locale: str = "en") -> dict[str, Any]:
         for link in lookups.links(conn, payload.merchant_no, int(entry["seq"]))
     ]
     return answer
+
+
+def view(conn: Connection, who: Principal, ref: str, merchant: str | None = None) -> str:
+    """The merchant copy of a slip as text, to look at, not to print: for anyone who may
+    read the transaction (an auditor too). It carries no verification code and is not a
+    copy: nothing is recorded in ``document_prints`` (the caller audits the read)."""
+    entry = lookups.read_for(conn, who, ref, merchant)
+    original = None
+    if entry.get("original_seq"):
+        original = lookups.find(conn, f"{entry['merchant_no']}-{entry['original_seq']}")
+    slip = slip_from_entry(
+        entry,
+        get_merchant(conn, entry["merchant_no"]).as_dict(),
+        copy="merchant",
+        original=original,
+    )
+    return render_text(slip, 48)

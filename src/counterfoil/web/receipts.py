@@ -16,8 +16,10 @@ from counterfoil.api.auth import cf_of, requires
 from counterfoil.api.receipts import verify_answer
 from counterfoil.core.errors import ValidationError
 from counterfoil.core.money import parse_amount
+from counterfoil.i18n import _
 from counterfoil.services import certificates, receipts
 from counterfoil.services.access import Principal
+from counterfoil.store import audit
 from counterfoil.web.render import page
 
 router = APIRouter(include_in_schema=False)
@@ -45,6 +47,7 @@ async def reprint_form(
     evidence_amount: Annotated[str, Form(max_length=20)] = "",
     evidence_date: Annotated[str, Form(max_length=10)] = "",
     evidence_order: Annotated[str, Form(max_length=64)] = "",
+    incident: Annotated[str, Form(max_length=12)] = "",
 ) -> Response:
     evidence = {
         "last4": evidence_last4,
@@ -63,6 +66,8 @@ async def reprint_form(
         fmt=format,
         reason=reason,
         evidence=evidence,
+        incident_id=_incident(incident),
+        base_url=str(request.base_url).rstrip("/"),
     )
     disposition = "inline" if format in ("html", "pdf", "text58", "text80") else "attachment"
     return Response(
@@ -103,3 +108,35 @@ async def certificate_form(
             "Content-Security-Policy": SLIP_POLICY,
         },
     )
+
+
+def _incident(value: str) -> int | None:
+    value = value.strip().lstrip("#")
+    if not value:
+        return None
+    if not value.isdigit():
+        raise ValidationError("incident", _("expected an incident number"))
+    return int(value)
+
+
+@router.get("/transactions/{ref}/slip")
+async def slip_view(
+    request: Request,
+    ref: str,
+    who: Annotated[Principal, Depends(requires("transactions.read"))],
+) -> HTMLResponse:
+    """The slip as it reads, to look at (an auditor may view, never print)."""
+    cf = cf_of(request)
+    text = await asyncio.to_thread(cf.read, lambda conn: receipts.view(conn, who, ref))
+    await asyncio.wrap_future(
+        cf.submit(
+            lambda conn: audit.record(
+                conn,
+                who.actor,
+                "receipt.view",
+                object_type="transaction",
+                object_id=ref[:64],
+            )
+        )
+    )
+    return page(request, "slip_view.html", ref=ref, text=text)
