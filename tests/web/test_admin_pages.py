@@ -10,6 +10,7 @@ from datetime import date
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
@@ -23,7 +24,7 @@ from counterfoil.services import merchants as merchant_svc
 from counterfoil.services import tokens as token_svc
 from counterfoil.services import users
 from counterfoil.services.context import Counterfoil
-from counterfoil.store.schema import audit_log
+from counterfoil.store.schema import audit_log, terminals
 
 PASSWORD = "Ledger-proof-42"
 ROLES = {
@@ -578,6 +579,190 @@ def test_a_scoped_admin_cannot_revoke_another_merchants_token(
     assert response.status_code == 403
     with cf.engine.connect() as conn:
         assert token_svc.list_tokens(conn, OTHER_MERCHANT)[0].status() == "active"
+
+
+# --- filters and pages ---------------------------------------------------------------
+
+HX = {"HX-Request": "true"}
+
+
+def user_rows(html: str) -> list[str]:
+    return re.findall(r'<tr id="user-([^"]+)">', html)
+
+
+def table_rows(html: str, table: str) -> list[str]:
+    """The rows of ``table``'s body, each as its cells' text joined by '|'."""
+    found = re.search(rf'<table class="rows" id="{table}">.*?<tbody>(.*?)</tbody>', html, re.S)
+    assert found, html
+    return [
+        "|".join(
+            re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", r, re.S)
+        )
+        for r in re.findall(r"<tr[^>]*>(.*?)</tr>", found.group(1), re.S)
+    ]
+
+
+def test_the_users_list_filters_by_text_role_merchant_and_status(client: TestClient) -> None:
+    csrf = log_in(client, "boss")
+    everyone = user_rows(client.get("/admin/users").text)
+    assert set(everyone) == set(ROLES) | {"sun"}
+    assert user_rows(client.get("/admin/users?q=WAN").text) == ["wang"]
+    assert user_rows(client.get("/admin/users?q=operator").text) == ["boss"]  # display name
+    assert user_rows(client.get("/admin/users?role=cashier").text) == ["li"]
+    other = user_rows(client.get(f"/admin/users?merchant={OTHER_MERCHANT}").text)
+    assert set(other) == {"sun", "boss"}  # boss administers every merchant
+    assert client.post("/admin/users/wang/disable", data={"csrf_token": csrf}).status_code == 303
+    assert user_rows(client.get("/admin/users?status=disabled").text) == ["wang"]
+    assert "wang" not in user_rows(client.get("/admin/users?status=active").text)
+    both = client.get("/admin/users?role=supervisor&status=active")
+    assert user_rows(both.text) == ["sun"]
+    assert 'value="supervisor" selected' in both.text  # the form shows what was asked
+    none = client.get("/admin/users?q=nobody-at-all").text
+    assert user_rows(none) == []
+    assert "No users match." in none
+    assert 'id="add-user-form"' in none  # the rest of the page stays
+
+
+def test_a_scoped_admin_filters_only_within_their_merchants(client: TestClient) -> None:
+    log_in(client, "shopadmin")
+    assert user_rows(client.get(f"/admin/users?merchant={OTHER_MERCHANT}").text) == []
+    assert "sun" not in user_rows(client.get("/admin/users?q=sun").text)
+    assert client.get(f"/admin/terminals?merchant={OTHER_MERCHANT}&q=O").status_code == 403
+    assert client.get(f"/admin/tokens?merchant={OTHER_MERCHANT}&status=active").status_code == 403
+    assert client.get(f"/admin/fees?merchant={OTHER_MERCHANT}&channel=credit").status_code == 403
+    merchants = client.get("/admin/merchants?q=Other").text
+    assert table_rows(merchants, "merchants") == ["No merchants match."]
+
+
+def test_more_than_fifty_users_page_with_prev_and_next_links(
+    cf: Counterfoil, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(users, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024))
+    for n in range(55):
+        users.add_user(cf, f"temp{n:02d}", PASSWORD, "supervisor", [MERCHANT], locale="en")
+    log_in(client, "boss")
+    first = client.get("/admin/users?q=temp")
+    assert first.status_code == 200
+    assert user_rows(first.text) == [f"temp{n:02d}" for n in range(50)]
+    assert "55 users · page 1 of 2" in first.text
+    assert 'rel="next" href="/admin/users?q=temp&amp;page=2"' in first.text
+    assert 'rel="prev"' not in first.text
+    second = client.get("/admin/users?q=temp&page=2")
+    assert user_rows(second.text) == [f"temp{n:02d}" for n in range(50, 55)]
+    assert "page 2 of 2" in second.text
+    assert 'rel="prev" href="/admin/users?q=temp&amp;page=1"' in second.text
+    assert 'rel="next"' not in second.text
+    beyond = client.get("/admin/users?q=temp&page=9")
+    assert beyond.status_code == 200
+    assert user_rows(beyond.text) == []
+    assert "Nothing on this page." in beyond.text
+    assert 'rel="prev" href="/admin/users?q=temp&amp;page=2"' in beyond.text  # to the last
+    for bad in ("0", "-1", "two"):
+        assert client.get(f"/admin/users?page={bad}").status_code == 422
+    # HTMX asks for the list alone
+    partial = client.get("/admin/users?q=temp&page=2", headers=HX)
+    assert partial.status_code == 200
+    assert "<html" not in partial.text
+    assert 'id="add-user-form"' not in partial.text
+    assert user_rows(partial.text) == [f"temp{n:02d}" for n in range(50, 55)]
+    assert 'rel="prev"' in partial.text
+    assert 'name="csrf_token"' in partial.text  # its row forms still carry the token
+
+
+def test_the_terminals_list_filters_and_pages(cf: Counterfoil, client: TestClient) -> None:
+    for n in range(55):
+        merchant_svc.add_terminal(cf, MERCHANT, f"LANE{n:04d}", f"Lane {n}")
+    with cf.engine.begin() as conn:
+        conn.execute(
+            terminals.update().where(terminals.c.terminal_id == "LANE0007").values(active=False)
+        )
+    log_in(client, "boss")
+    base = f"/admin/terminals?merchant={MERCHANT}"
+    first = client.get(base).text
+    assert len(table_rows(first, "terminals")) == 50
+    assert "56 terminals · page 1 of 2" in first  # TERMINAL and the 55 lanes
+    assert f'rel="next" href="/admin/terminals?merchant={MERCHANT}&amp;page=2"' in first
+    assert len(table_rows(client.get(f"{base}&page=2").text, "terminals")) == 6
+    assert [
+        r.split("|")[0] for r in table_rows(client.get(f"{base}&q=lane 1").text, "terminals")
+    ] == [
+        "LANE0001",
+        *[f"LANE{n:04d}" for n in range(10, 20)],
+    ]
+    disabled = table_rows(client.get(f"{base}&status=disabled").text, "terminals")
+    assert [r.split("|")[:3] for r in disabled] == [["LANE0007", "Lane 7", "Disabled"]]
+    assert len(table_rows(client.get(f"{base}&status=active").text, "terminals")) == 50
+    other = client.get(f"/admin/terminals?merchant={OTHER_MERCHANT}&q=other").text
+    assert [r.split("|")[0] for r in table_rows(other, "terminals")] == ["OTHER001"]
+    partial = client.get(f"{base}&q=LANE0042", headers=HX)
+    assert "<html" not in partial.text
+    assert [r.split("|")[0] for r in table_rows(partial.text, "terminals")] == ["LANE0042"]
+    # a new terminal's token is still shown once, with the list below it
+    csrf = csrf_of(client)
+    added = client.post(
+        "/admin/terminals",
+        data={"csrf_token": csrf, "merchant": MERCHANT, "terminal_id": "LANE0099"},
+    )
+    assert added.status_code == 200
+    assert shown_token(added.text)
+    assert 'id="filter-terminals"' in added.text
+
+
+def test_the_merchants_list_filters_by_number_or_name(client: TestClient) -> None:
+    log_in(client, "boss")
+    everyone = table_rows(client.get("/admin/merchants").text, "merchants")
+    assert sorted(r.split("|")[0] for r in everyone) == sorted([MERCHANT, OTHER_MERCHANT])
+    by_name = table_rows(client.get("/admin/merchants?q=other SHOP").text, "merchants")
+    assert [r.split("|")[0] for r in by_name] == [OTHER_MERCHANT]
+    by_number = table_rows(client.get(f"/admin/merchants?q={MERCHANT[-6:]}").text, "merchants")
+    assert [r.split("|")[0] for r in by_number] == [MERCHANT]
+    partial = client.get("/admin/merchants?q=nothing-like-it", headers=HX).text
+    assert "<html" not in partial
+    assert table_rows(partial, "merchants") == ["No merchants match."]
+    assert "0 merchants" in partial
+
+
+def test_the_tokens_list_filters_by_status(cf: Counterfoil, client: TestClient) -> None:
+    _one, kept = token_svc.add_token(cf, MERCHANT, "Kept ERP", ["statements.read"])
+    _two, gone = token_svc.add_token(cf, MERCHANT, "Old feed", ["audit.read"])
+    token_svc.revoke_token(cf, gone.id)
+    log_in(client, "boss")
+    base = f"/admin/tokens?merchant={MERCHANT}"
+
+    def names(query: str) -> list[str]:
+        return [r.split("|")[1] for r in table_rows(client.get(base + query).text, "tokens")]
+
+    assert sorted(names("")) == ["Kept ERP", "Old feed"]
+    assert names("&status=active") == ["Kept ERP"]
+    assert names("&status=revoked") == ["Old feed"]
+    assert table_rows(client.get(f"{base}&status=expired").text, "tokens") == ["No tokens match."]
+    partial = client.get(f"{base}&status=revoked", headers=HX).text
+    assert "<html" not in partial
+    assert "Old feed" in partial
+    assert "Kept ERP" not in partial
+    assert f'action="/admin/tokens/{kept.id}/revoke"' in client.get(base).text
+
+
+def test_the_fee_rules_filter_by_channel_and_page(cf: Counterfoil, client: TestClient) -> None:
+    merchant_svc.add_fee_rule(cf, MERCHANT, FeeRule("wechat", 3800, None, date(2030, 1, 1)))
+    log_in(client, "boss")
+    base = f"/admin/fees?merchant={MERCHANT}"
+    everything = table_rows(client.get(base).text, "fee-rules")
+    wechat = table_rows(client.get(f"{base}&channel=wechat").text, "fee-rules")
+    assert 2 <= len(wechat) < len(everything)
+    assert all(r.startswith("WeChat Pay|") for r in wechat)
+    assert any("Future" in r for r in wechat)
+    assert any("In force" in r for r in wechat)  # in force is judged over the whole schedule
+    beyond = client.get(f"{base}&channel=wechat&page=3").text
+    assert table_rows(beyond, "fee-rules") == ["Nothing on this page."]
+    assert (
+        f'rel="prev" href="/admin/fees?merchant={MERCHANT}&amp;channel=wechat&amp;page=1"' in beyond
+    )
+    partial = client.get(f"{base}&channel=wechat", headers=HX).text
+    assert "<html" not in partial
+    assert 'id="add-rule-form"' not in partial
+    assert table_rows(partial, "fee-rules") == wechat
+    assert client.get(f"{base}&page=0").status_code == 422
 
 
 # --- language ------------------------------------------------------------------------

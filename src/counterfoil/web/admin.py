@@ -7,6 +7,11 @@ redirect back to the page and a notice of what was done (``?done=…``), or with
 again and the fields' errors (422; 409 when the thing already exists). A new terminal's
 or integration's token is shown on the page that answers the form, this once only:
 it is never put in an address, and only its hash is kept.
+
+Every list filters (a GET form) and shows fifty a page (``?page=``, from 1; a page past
+the end is empty, with the pager back). HTMX asks for the list alone (``HX-Request``):
+the ``admin_*_results.html`` partials. The lists are small (hundreds), so the filtering
+and the paging are done here, over what the service returns for ``who``.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import re
 from datetime import UTC, date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -42,6 +47,14 @@ Merchants = Annotated[Principal, Depends(requires("merchants.manage"))]
 Fees = Annotated[Principal, Depends(requires("fees.manage"))]
 Tokens = Annotated[Principal, Depends(requires("tokens.manage"))]
 MerchantNo = Annotated[str | None, Query(max_length=15)]
+Text = Annotated[str | None, Query(max_length=120)]
+Choice = Annotated[str | None, Query(max_length=20)]
+PageNo = Annotated[int, Query(alias="page", ge=1, le=1_000_000)]
+PER_PAGE = 50
+#: What a list's status filter offers.
+ACTIVE_STATES = ("active", "disabled")
+TOKEN_STATES = ("active", "revoked", "expired")
+T = TypeVar("T")
 
 #: What a redirect's ``?done=`` says (with ``subject``, the thing it was done to).
 DONE: dict[str, str] = {
@@ -96,6 +109,49 @@ def _merchant_dicts(request: Request, who: Principal) -> list[dict[str, Any]]:
     return [m.as_dict() for m in ops.managed_merchants(cf_of(request), who)]
 
 
+def _filters(**values: str | None) -> dict[str, str]:
+    """The filters as typed (stripped), to fill the form again and make the page links."""
+    return {name: (value or "").strip() for name, value in values.items()}
+
+
+def _has(text: str, *values: str) -> bool:
+    """``text`` (any case) in one of ``values``; an empty ``text`` matches everything."""
+    needle = text.casefold()
+    return not needle or any(needle in (value or "").casefold() for value in values)
+
+
+def _state(wanted: str, active: bool) -> bool:
+    return not wanted or wanted == ("active" if active else "disabled")
+
+
+def _listing(
+    path: str, items: list[T], filters: dict[str, str], page_no: int
+) -> tuple[list[T], dict[str, Any]]:
+    """One page of ``items`` and what the list's template needs to say so and page on
+    (``merchant``, when there, is the page's merchant rather than a filter)."""
+    total = len(items)
+    pages = max(1, -(-total // PER_PAGE))
+    start = (page_no - 1) * PER_PAGE
+    return items[start : start + PER_PAGE], {
+        "list_path": path,
+        "filters": filters,
+        "base_query": urlencode({k: v for k, v in filters.items() if v}),
+        "filtered": any(v for k, v in filters.items() if k != "merchant"),
+        "total": total,
+        "page_no": page_no,
+        "pages": pages,
+    }
+
+
+def _render(
+    request: Request, template: str, partial: str, status_code: int, **context: Any
+) -> HTMLResponse:
+    """The whole page, or only its list when HTMX asks for it (a GET with ``HX-Request``)."""
+    if request.method == "GET" and request.headers.get("hx-request"):
+        template = partial
+    return page(request, template, status_code, **context)
+
+
 # --- users ----------------------------------------------------------------------------
 
 USER_FIELDS = ("username", "display_name", "role", "merchants", "terminals", "locale", "password")
@@ -109,23 +165,39 @@ async def _users_page(
     form: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
     open_for: str = "",
+    filters: dict[str, str] | None = None,
+    page_no: int = 1,
 ) -> HTMLResponse:
     cf = cf_of(request)
-    found = await asyncio.to_thread(ops.visible_users, cf, who)
-    merchants = [] if who.all_merchants else await asyncio.to_thread(_merchant_dicts, request, who)
+    wanted = filters or _filters(q="", role="", merchant="", status="")
+    found = [
+        u
+        for u in await asyncio.to_thread(ops.visible_users, cf, who)
+        if _has(wanted["q"], u.username, u.display_name)
+        and (not wanted["role"] or u.role == wanted["role"])
+        and (not wanted["merchant"] or u.can_see(wanted["merchant"]))
+        and _state(wanted["status"], u.active)
+    ]
+    shown, listing = _listing("/admin/users", found, wanted, page_no)
+    managed = await asyncio.to_thread(_merchant_dicts, request, who)
+    merchants = [] if who.all_merchants else managed
     default = {
         "role": "cashier",
         "locale": "zh_CN",
         "merchants": merchants[0]["merchant_no"] if len(merchants) == 1 else "",
     }
-    return page(
+    return _render(
         request,
         "admin_users.html",
+        "admin_users_results.html",
         status_code,
-        users=found,
+        users=shown,
         roles=ROLES,
+        states=ACTIVE_STATES,
         languages=LANGUAGES,
         merchants=merchants,
+        merchant_options=managed,
+        **listing,
         form=form or default,
         errors=errors or {},
         open_for=open_for,
@@ -134,8 +206,17 @@ async def _users_page(
 
 
 @router.get("/admin/users")
-async def users_page(request: Request, who: Users) -> HTMLResponse:
-    return await _users_page(request, who)
+async def users_page(
+    request: Request,
+    who: Users,
+    q: Text = None,
+    role: Choice = None,
+    merchant: MerchantNo = None,
+    status: Choice = None,
+    page_no: PageNo = 1,
+) -> HTMLResponse:
+    wanted = _filters(q=q, role=role, merchant=merchant, status=status)
+    return await _users_page(request, who, filters=wanted, page_no=page_no)
 
 
 @router.post("/admin/users")
@@ -251,19 +332,31 @@ async def _terminals_page(
     errors: dict[str, str] | None = None,
     added: dict[str, Any] | None = None,
     token: str = "",
+    filters: dict[str, str] | None = None,
+    page_no: int = 1,
 ) -> HTMLResponse:
     cf = cf_of(request)
     merchant_no = await asyncio.to_thread(
         ops.chosen_merchant, cf, who, "terminals.manage", requested
     )
+    wanted = {"merchant": merchant_no or "", **(filters or _filters(q="", status=""))}
     found = await asyncio.to_thread(ops.terminals_of, cf, who, merchant_no) if merchant_no else []
-    return page(
+    found = [
+        t
+        for t in found
+        if _has(wanted["q"], t["terminal_id"], t["name"]) and _state(wanted["status"], t["active"])
+    ]
+    shown, listing = _listing("/admin/terminals", found, wanted, page_no)
+    return _render(
         request,
         "admin_terminals.html",
+        "admin_terminals_results.html",
         status_code,
         merchants=await asyncio.to_thread(_merchant_dicts, request, who),
         merchant_no=merchant_no,
-        terminals=found,
+        terminals=shown,
+        states=ACTIVE_STATES,
+        **listing,
         form=form or {},
         errors=errors or {},
         added=added,
@@ -274,9 +367,15 @@ async def _terminals_page(
 
 @router.get("/admin/terminals")
 async def terminals_page(
-    request: Request, who: Terminals, merchant: MerchantNo = None
+    request: Request,
+    who: Terminals,
+    merchant: MerchantNo = None,
+    q: Text = None,
+    status: Choice = None,
+    page_no: PageNo = 1,
 ) -> HTMLResponse:
-    return await _terminals_page(request, who, merchant)
+    wanted = _filters(q=q, status=status)
+    return await _terminals_page(request, who, merchant, filters=wanted, page_no=page_no)
 
 
 @router.post("/admin/terminals")
@@ -318,12 +417,23 @@ async def _merchants_page(
     *,
     form: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
+    filters: dict[str, str] | None = None,
+    page_no: int = 1,
 ) -> HTMLResponse:
-    return page(
+    wanted = filters or _filters(q="")
+    found = [
+        m
+        for m in await asyncio.to_thread(_merchant_dicts, request, who)
+        if _has(wanted["q"], m["merchant_no"], m["name"])
+    ]
+    shown, listing = _listing("/admin/merchants", found, wanted, page_no)
+    return _render(
         request,
         "admin_merchants.html",
+        "admin_merchants_results.html",
         status_code,
-        merchants=await asyncio.to_thread(_merchant_dicts, request, who),
+        merchants=shown,
+        **listing,
         form=form or {"timezone": "Asia/Shanghai"},
         errors=errors or {},
         notice=_notice(request),
@@ -331,8 +441,10 @@ async def _merchants_page(
 
 
 @router.get("/admin/merchants")
-async def merchants_page(request: Request, who: Merchants) -> HTMLResponse:
-    return await _merchants_page(request, who)
+async def merchants_page(
+    request: Request, who: Merchants, q: Text = None, page_no: PageNo = 1
+) -> HTMLResponse:
+    return await _merchants_page(request, who, filters=_filters(q=q), page_no=page_no)
 
 
 @router.post("/admin/merchants")
@@ -397,15 +509,23 @@ async def _fees_page(
     *,
     form: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
+    filters: dict[str, str] | None = None,
+    page_no: int = 1,
 ) -> HTMLResponse:
     cf = cf_of(request)
     merchant_no = await asyncio.to_thread(ops.chosen_merchant, cf, who, "fees.manage", requested)
+    wanted = {"merchant": merchant_no or "", **(filters or _filters(channel=""))}
     schedule: dict[str, Any] = {"rules": [], "today": None}
     if merchant_no:
         schedule = await asyncio.to_thread(_schedule, request, who, merchant_no)
-    return page(
+    found = [
+        r for r in schedule["rules"] if not wanted["channel"] or r["channel"] == wanted["channel"]
+    ]
+    shown, listing = _listing("/admin/fees", found, wanted, page_no)
+    return _render(
         request,
         "admin_fees.html",
+        "admin_fees_results.html",
         status_code,
         merchants=await asyncio.to_thread(_merchant_dicts, request, who),
         merchant_no=merchant_no,
@@ -413,13 +533,22 @@ async def _fees_page(
         form=form or {"effective_from": schedule["today"].isoformat() if schedule["today"] else ""},
         errors=errors or {},
         notice=_notice(request),
-        **schedule,
+        today=schedule["today"],
+        rules=shown,
+        **listing,
     )
 
 
 @router.get("/admin/fees")
-async def fees_page(request: Request, who: Fees, merchant: MerchantNo = None) -> HTMLResponse:
-    return await _fees_page(request, who, merchant)
+async def fees_page(
+    request: Request,
+    who: Fees,
+    merchant: MerchantNo = None,
+    channel: Choice = None,
+    page_no: PageNo = 1,
+) -> HTMLResponse:
+    wanted = _filters(channel=channel)
+    return await _fees_page(request, who, merchant, filters=wanted, page_no=page_no)
 
 
 def _rule(channel: str, rate: str, cap: str, effective_from: str) -> FeeRule:
@@ -487,17 +616,26 @@ async def _tokens_page(
     errors: dict[str, str] | None = None,
     added: dict[str, Any] | None = None,
     token: str = "",
+    filters: dict[str, str] | None = None,
+    page_no: int = 1,
 ) -> HTMLResponse:
     cf = cf_of(request)
     merchant_no = await asyncio.to_thread(ops.chosen_merchant, cf, who, "tokens.manage", requested)
+    wanted = {"merchant": merchant_no or "", **(filters or _filters(status=""))}
     found = await asyncio.to_thread(ops.tokens_of, cf, who, merchant_no) if merchant_no else []
-    return page(
+    rows = [t.as_dict() for t in found]
+    rows = [t for t in rows if not wanted["status"] or t["status"] == wanted["status"]]
+    shown, listing = _listing("/admin/tokens", rows, wanted, page_no)
+    return _render(
         request,
         "admin_tokens.html",
+        "admin_tokens_results.html",
         status_code,
         merchants=await asyncio.to_thread(_merchant_dicts, request, who),
         merchant_no=merchant_no,
-        tokens=[t.as_dict() for t in found],
+        tokens=shown,
+        states=TOKEN_STATES,
+        **listing,
         scopes=SCOPES,
         scope_labels=SCOPE_LABELS,
         form=form or {"scopes": []},
@@ -509,8 +647,15 @@ async def _tokens_page(
 
 
 @router.get("/admin/tokens")
-async def tokens_page(request: Request, who: Tokens, merchant: MerchantNo = None) -> HTMLResponse:
-    return await _tokens_page(request, who, merchant)
+async def tokens_page(
+    request: Request,
+    who: Tokens,
+    merchant: MerchantNo = None,
+    status: Choice = None,
+    page_no: PageNo = 1,
+) -> HTMLResponse:
+    wanted = _filters(status=status)
+    return await _tokens_page(request, who, merchant, filters=wanted, page_no=page_no)
 
 
 @router.post("/admin/tokens")
