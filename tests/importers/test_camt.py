@@ -185,3 +185,134 @@ def test_broken_xml_is_a_clean_error_naming_the_line() -> None:
     text = sample("camt", "camt053.v4.xml").read_text()[:3000]
     with pytest.raises(FormatMismatch, match="not well-formed XML at line"):
         camt.parse(io.BytesIO(text.encode()), file="cut.xml").read_all()
+
+
+def batch_statement(*parts: str, entry: str = "300.00", summary: str = "") -> bytes:
+    """A camt.053.001.04 statement: one card-settlement batch credit of ``entry`` CNY whose
+    ``TxDtls`` are ``parts``, then a plain debit of 6.00 (the month's fee)."""
+    details = "".join(f"<TxDtls>{part}</TxDtls>" for part in parts)
+    closing = 1000_00 + round(float(entry) * 100) - 6_00
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.04">
+ <BkToCstmrStmt>
+  <GrpHdr><MsgId>B-1</MsgId><CreDtTm>2024-03-02T06:00:00+08:00</CreDtTm></GrpHdr>
+  <Stmt>
+   <Id>B-1-1</Id>
+   <Acct><Id><Othr><Id>110000123</Id></Othr></Id><Ccy>CNY</Ccy></Acct>
+   <Bal><Tp><CdOrPrtry><Cd>OPBD</Cd></CdOrPrtry></Tp><Amt Ccy="CNY">1000.00</Amt>
+    <CdtDbtInd>CRDT</CdtDbtInd><Dt><Dt>2024-03-01</Dt></Dt></Bal>
+   <Bal><Tp><CdOrPrtry><Cd>CLBD</Cd></CdOrPrtry></Tp>
+    <Amt Ccy="CNY">{closing // 100}.{closing % 100:02d}</Amt>
+    <CdtDbtInd>CRDT</CdtDbtInd><Dt><Dt>2024-03-01</Dt></Dt></Bal>
+   {summary}
+   <Ntry>
+    <Amt Ccy="CNY">{entry}</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts>BOOK</Sts>
+    <BookgDt><Dt>2024-03-01</Dt></BookgDt><ValDt><Dt>2024-03-01</Dt></ValDt>
+    <AcctSvcrRef>BATCH-0301</AcctSvcrRef>
+    <BkTxCd><Domn><Cd>PMNT</Cd><Fmly><Cd>RCDT</Cd><SubFmlyCd>ESCT</SubFmlyCd></Fmly></Domn>
+    </BkTxCd>
+    <NtryDtls><Btch><NbOfTxs>{len(parts)}</NbOfTxs></Btch>{details}</NtryDtls>
+   </Ntry>
+   <Ntry>
+    <Amt Ccy="CNY">6.00</Amt><CdtDbtInd>DBIT</CdtDbtInd><Sts>BOOK</Sts>
+    <BookgDt><Dt>2024-03-01</Dt></BookgDt><AcctSvcrRef>FEE-0301</AcctSvcrRef>
+   </Ntry>
+  </Stmt>
+ </BkToCstmrStmt>
+</Document>""".encode()
+
+
+def part(amount: str, order: str, payer: str, side: str = "CRDT", *, v2: bool = False) -> str:
+    money = (
+        f'<AmtDtls><TxAmt><Amt Ccy="CNY">{amount}</Amt></TxAmt></AmtDtls>'
+        if v2
+        else f'<Amt Ccy="CNY">{amount}</Amt><CdtDbtInd>{side}</CdtDbtInd>'
+    )
+    return (
+        f"<Refs><EndToEndId>{order}</EndToEndId></Refs>{money}"
+        f"<RltdPties><Dbtr><Nm>{payer}</Nm></Dbtr></RltdPties>"
+        f"<RmtInf><Ustrd>order {order}</Ustrd></RmtInf>"
+    )
+
+
+def test_a_batch_booking_becomes_one_line_per_transaction() -> None:
+    """300.00 booked at once for three payments: three lines that keep the batch's
+    reference, each with its own order, payer and text; the fee after them is line 4."""
+    data = batch_statement(
+        part("120.00", "ORD-1", "张三"),
+        part("100.00", "ORD-2", "李四"),
+        part("80.00", "ORD-3", "王五"),
+    )
+    parsed = camt.parse(io.BytesIO(data), file="batch.xml").read_all()
+    batch, fee = parsed.lines[:3], parsed.lines[3]
+    assert [(line.line_no, line.amount, line.order_no) for line in batch] == [
+        (1, 12000, "ORD-1"),
+        (2, 10000, "ORD-2"),
+        (3, 8000, "ORD-3"),
+    ]
+    assert [line.counterparty for line in batch] == ["张三", "李四", "王五"]
+    assert [line.description for line in batch] == ["order ORD-1", "order ORD-2", "order ORD-3"]
+    assert {line.platform_id for line in batch} == {"BATCH-0301"}
+    assert [line.extra["line_id"] for line in batch] == [
+        "BATCH-0301/1",
+        "BATCH-0301/2",
+        "BATCH-0301/3",
+    ]
+    assert [line.extra["part"] for line in batch] == ["1/3", "2/3", "3/3"]
+    assert {line.extra["entry_amount"] for line in batch} == {"30000"}
+    assert len({line.natural_key() for line in batch}) == 3  # told apart in storage
+    assert "<EndToEndId>ORD-2</EndToEndId>" in batch[1].raw
+    assert (fee.line_no, fee.amount) == (4, -600)
+    checks = {check.name: check for check in parsed.checks}
+    assert checks["batch entries whose parts add up to the entry"].ok
+    assert checks["opening balance + booked entries = closing balance (CLBD)"].ok
+    assert parsed.balanced
+
+
+def test_a_batch_with_a_returned_payment_and_version_02_amounts() -> None:
+    """Parts signed by their own CdtDbtInd; AmtDtls/TxAmt read as well as Amt."""
+    data = batch_statement(
+        part("250.00", "ORD-1", "张三"),
+        part("50.00", "ORD-2", "李四", "DBIT"),
+        part("100.00", "ORD-3", "王五", v2=True),
+    )
+    parsed = camt.parse(io.BytesIO(data), file="batch.xml").read_all()
+    assert [(line.amount, line.txn_type) for line in parsed.lines[:3]] == [
+        (25000, "credit"),
+        (-5000, "debit"),
+        (10000, "credit"),
+    ]
+    assert parsed.balanced
+
+
+def test_a_batch_whose_parts_do_not_add_up_stays_whole_and_fails_its_check() -> None:
+    data = batch_statement(part("120.00", "ORD-1", "张三"), part("100.00", "ORD-2", "李四"))
+    parsed = camt.parse(io.BytesIO(data), file="batch.xml").read_all()
+    assert [line.amount for line in parsed.lines] == [30000, -600]  # as the bank booked it
+    [batch] = [c for c in parsed.checks if c.name.startswith("batch entries")]
+    assert (batch.expected, batch.actual, batch.ok) == (1, 0, False)
+    assert batch.detail == "entry 1: the parts add up to 22000, the entry is 30000"
+    assert not parsed.balanced
+
+
+def test_a_batch_whose_parts_state_no_amount_stays_one_line() -> None:
+    """As the camt.054 sample: three TxDtls without amounts cannot be split."""
+    bare = "<Refs><EndToEndId>E</EndToEndId></Refs>"
+    parsed = camt.parse(io.BytesIO(batch_statement(bare, bare)), file="b.xml").read_all()
+    assert [line.amount for line in parsed.lines] == [30000, -600]
+    assert parsed.lines[0].extra["transactions"] == "2"
+    assert not [c for c in parsed.checks if c.name.startswith("batch entries")]
+    assert parsed.balanced
+
+
+def test_the_transaction_summary_counts_a_batch_as_one_entry() -> None:
+    summary = (
+        "<TxsSummry><TtlNtries><NbOfNtries>2</NbOfNtries></TtlNtries>"
+        "<TtlCdtNtries><NbOfNtries>1</NbOfNtries><Sum>300.00</Sum></TtlCdtNtries></TxsSummry>"
+    )
+    data = batch_statement(
+        part("200.00", "ORD-1", "张三"), part("100.00", "ORD-2", "李四"), summary=summary
+    )
+    parsed = camt.parse(io.BytesIO(data), file="batch.xml").read_all()
+    assert len(parsed.lines) == 3
+    assert all(check.ok for check in parsed.checks), parsed.checks

@@ -137,3 +137,54 @@ def test_a_statement_the_library_cannot_read_is_reported_per_movement() -> None:
     assert parsed.lines == []
     assert [e.line_no for e in parsed.errors] == [8, 12, 14, 16, 18, 20, 22]
     assert all(e.reason.startswith("the statement could not be read") for e in parsed.errors)
+
+
+def statement_with_sums(credits: str, debits: str) -> bytes:
+    """Two credits (150.00, 25.00) and a debit (50.00), then the bank's :90C: / :90D:."""
+    return (
+        ":20:STMT1\r\n:25:NL12INGB0001234567\r\n:28C:1/1\r\n:60F:C230501EUR1000,00\r\n"
+        ":61:2305020502C150,00NTRFREF1//B1\r\n:86:payment one\r\n"
+        ":61:2305020502D50,00NTRFREF2//B2\r\n:86:payment two\r\n"
+        ":61:2305020502C25,00NTRFREF3//B3\r\n:86:payment three\r\n"
+        f":62F:C230502EUR1125,00\r\n:90D:{debits}\r\n:90C:{credits}\r\n-\r\n"
+    ).encode()
+
+
+def sums(parsed: ParsedFile) -> dict[str, tuple[int, int, bool]]:
+    return {c.name: (c.expected, c.actual, c.ok) for c in parsed.checks if c.name[:3] == ":90"}
+
+
+def test_the_number_and_sum_of_credits_and_debits_are_checked() -> None:
+    data = statement_with_sums("2EUR175,00", "1EUR50,00")
+    parsed = swift_mt940.parse(io.BytesIO(data), file="s.sta").read_all()
+    assert sums(parsed) == {
+        ":90C: number of entries": (2, 2, True),
+        ":90C: sum of entries": (17500, 17500, True),
+        ":90D: number of entries": (1, 1, True),
+        ":90D: sum of entries": (5000, 5000, True),
+    }
+    assert parsed.balanced
+    assert parsed.lines[-1].description == "payment three"  # :90D: ends the last :86:
+
+
+def test_credits_that_do_not_match_the_bank_totals_are_not_balanced() -> None:
+    data = statement_with_sums("3EUR180,00", "1EUR50,00")
+    parsed = swift_mt940.parse(io.BytesIO(data), file="s.sta").read_all()
+    assert sums(parsed)[":90C: number of entries"] == (3, 2, False)
+    assert sums(parsed)[":90C: sum of entries"] == (18000, 17500, False)
+    assert not parsed.balanced
+
+
+def test_a_sum_without_a_number_checks_the_sum_only() -> None:
+    data = statement_with_sums("EUR175,00", "EUR50,00")
+    parsed = swift_mt940.parse(io.BytesIO(data), file="s.sta").read_all()
+    assert set(sums(parsed)) == {":90C: sum of entries", ":90D: sum of entries"}
+    assert parsed.balanced
+
+
+def test_a_sum_in_another_currency_fails_and_says_why() -> None:
+    data = statement_with_sums("2USD175,00", "1EUR50,00")
+    parsed = swift_mt940.parse(io.BytesIO(data), file="s.sta").read_all()
+    [credits] = [c for c in parsed.checks if c.name == ":90C: sum of entries"]
+    assert not credits.ok
+    assert credits.detail == "currencies differ: EUR"

@@ -3,12 +3,16 @@ files recognised line by line, rejected rows kept with their reasons, a file tha
 not add up stored as not balanced. SQLite and PostgreSQL."""
 
 import shutil
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
+import orjson
 import pytest
 from sqlalchemy import select
 
 from counterfoil.core.errors import ValidationError
+from counterfoil.importers import open_statement
 from counterfoil.services import statements
 from counterfoil.services.context import Counterfoil
 from counterfoil.store.schema import statement_lines
@@ -98,3 +102,113 @@ def test_rejected_rows_are_kept_with_their_reasons(cf: Counterfoil, tmp_path: Pa
 def test_a_missing_file_is_a_clear_error(cf: Counterfoil, tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="no such file"):
         statements.import_file(cf, tmp_path / "nope.csv")
+
+
+def stored_lines(cf: Counterfoil, import_id: int) -> list[Any]:
+    with cf.engine.connect() as conn:
+        return list(
+            conn.execute(
+                select(statement_lines)
+                .where(statement_lines.c.import_id == import_id)
+                .order_by(statement_lines.c.line_no)
+            ).mappings()
+        )
+
+
+def test_every_line_is_stored_with_its_raw_text_key_and_fields(cf: Counterfoil) -> None:
+    """The fast insert (COPY on PostgreSQL) keeps every field: tabs, newlines and
+    backslashes of a bank's text, the time as the same instant, ``extra`` as JSON."""
+    path = SAMPLES / "mt940" / "jejik-ing.sta"
+    parsed = open_statement(path).read_all()
+    report = statements.import_file(cf, path)
+    rows = stored_lines(cf, report.import_id)
+    assert len(rows) == len(parsed.lines) == report.lines
+    for row, line in zip(rows, parsed.lines, strict=True):
+        assert row["line_no"] == line.line_no
+        assert row["raw"] == line.raw
+        assert (row["amount"], row["currency"], row["txn_type"]) == (
+            line.amount,
+            line.currency,
+            line.txn_type,
+        )
+        assert (row["order_no"], row["description"]) == (line.order_no, line.description)
+        assert row["natural_key"] == "|".join((line.source, *line.natural_key()))
+        assert row["duplicate_of"] is None
+        assert orjson.loads(row["extra"]) == dict(line.extra)
+        when = row["occurred_at"]
+        assert (when if when.tzinfo else when.replace(tzinfo=UTC)) == line.occurred_at
+    assert any("\n" in row["raw"] for row in rows)
+
+
+def test_times_on_sqlite_are_written_as_sqlalchemy_writes_them(cf: Counterfoil) -> None:
+    """Range queries compare the text: ours must be SQLAlchemy's DateTime text exactly."""
+    with cf.engine.connect() as conn:
+        store = statements._LineStore(conn)
+        when = datetime(2021, 1, 28, 9, 15, 2, tzinfo=timezone(timedelta(hours=8)))
+        if conn.dialect.name != "sqlite":
+            assert store.stamp(when) == when
+            return
+        column = statement_lines.c.occurred_at.type.dialect_impl(conn.dialect)
+        bind = column.bind_processor(conn.dialect)
+        assert bind is not None
+        assert store.stamp(when) == bind(when.astimezone(UTC)) == "2021-01-28 01:15:02.000000"
+
+
+def test_the_columns_written_are_the_table_s() -> None:
+    assert tuple(column.name for column in statement_lines.columns) == statements.COLUMNS
+
+
+def test_a_line_seen_in_an_earlier_chunk_of_the_same_file_is_an_overlap(
+    cf: Counterfoil, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks of three lines: the repeat of line 1 in the third chunk points at it."""
+    monkeypatch.setattr(statements, "CHUNK", 3)
+    lines = (SAMPLES / "unionpay" / "INN15090588ZM_802310048993424").read_bytes().split(b"\r\n")
+    repeated = tmp_path / "INN15090588ZM_802310048993424"
+    repeated.write_bytes(b"\r\n".join([*lines[:8], lines[0], b""]))
+    seen: list[int] = []
+    report = statements.import_file(cf, repeated, progress=seen.append)
+    assert (report.lines, report.overlapping) == (9, 1)
+    assert seen == [3, 6, 9, 9]
+    rows = stored_lines(cf, report.import_id)
+    assert [row["duplicate_of"] for row in rows] == [None] * 8 + [f"{report.import_id}:1"]
+
+
+BATCH = """<?xml version="1.0" encoding="UTF-8"?>
+<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.04">
+ <BkToCstmrStmt><GrpHdr><MsgId>{message}</MsgId><CreDtTm>2024-03-02T06:00:00</CreDtTm></GrpHdr>
+  <Stmt><Id>S-1</Id><Acct><Id><Othr><Id>110000123</Id></Othr></Id></Acct>
+   <Ntry><Amt Ccy="CNY">300.00</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts>BOOK</Sts>
+    <BookgDt><Dt>2024-03-01</Dt></BookgDt><AcctSvcrRef>BATCH-0301</AcctSvcrRef>
+    <NtryDtls>
+     <TxDtls><Refs><EndToEndId>ORD-1</EndToEndId></Refs><Amt Ccy="CNY">200.00</Amt></TxDtls>
+     <TxDtls><Refs><EndToEndId>ORD-2</EndToEndId></Refs><Amt Ccy="CNY">100.00</Amt></TxDtls>
+    </NtryDtls>
+   </Ntry>
+  </Stmt>
+ </BkToCstmrStmt>
+</Document>
+"""
+
+
+def test_the_parts_of_a_batch_booking_are_stored_apart_and_recognised_again(
+    cf: Counterfoil, tmp_path: Path
+) -> None:
+    """The day's statement and a re-download of it (another message id): the parts of
+    its batch are two lines, and the second file's parts point at the first's."""
+    daily = tmp_path / "daily.xml"
+    daily.write_text(BATCH.format(message="1"))
+    again = tmp_path / "again.xml"
+    again.write_text(BATCH.format(message="2"))
+    first = statements.import_file(cf, daily)
+    second = statements.import_file(cf, again)
+    assert (first.lines, first.overlapping, second.lines, second.overlapping) == (2, 0, 2, 2)
+    rows = stored_lines(cf, second.import_id)
+    assert [(row["amount"], row["order_no"]) for row in rows] == [
+        (20000, "ORD-1"),
+        (10000, "ORD-2"),
+    ]
+    assert [row["duplicate_of"] for row in rows] == [
+        f"{first.import_id}:1",
+        f"{first.import_id}:2",
+    ]

@@ -16,6 +16,15 @@ is in ``extra['xml_line']``). A zip bundle of such files reads as one file.
   ``counterparty`` the debtor of a credit / creditor of a debit, ``description`` the
   unstructured remittance text.
 
+A batch booking — an entry with several ``TxDtls`` — becomes one line per ``TxDtls``
+when every one of them states its amount in the entry's currency (``AmtDtls/TxAmt`` or
+``Amt``, signed by its own ``CdtDbtInd``) and the parts add up to the entry: each part
+keeps the entry's reference (``platform_id``, and ``extra['line_id']`` =
+``{reference}/{part}`` so that parts are told apart), its own end-to-end id, party and
+remittance text, and its ``TxDtls`` as ``raw``. Parts that do not add up leave the entry
+whole and fail the statement's batch check; a batch whose parts state no amount stays
+one line, as the bank booked it. Lines are numbered in file order, parts included.
+
 Each statement's facts and control checks (balances, ``TxsSummry``) are in
 ``camt_statement``.
 """
@@ -25,6 +34,7 @@ from __future__ import annotations
 import zipfile
 import zlib
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, time, tzinfo
 from typing import IO, Final
 
@@ -103,6 +113,7 @@ def _events(stream: IO[bytes], file: str, kind: str, tz: tzinfo) -> Iterator[Eve
 class _Counter:
     def __init__(self) -> None:
         self.entries = 0
+        self.lines = 0
         self.statements = 0
 
 
@@ -150,7 +161,7 @@ def _document(
                 statement.summary = element
             else:
                 counter.entries += 1
-                yield _entry(element, statement, counter.entries, file, kind, tz, member)
+                yield from _entry(element, statement, counter, file, kind, tz, member)
                 element.clear()
                 _drop_used(element)
         elif depth == 2 and name == record:
@@ -206,21 +217,25 @@ def _balance(element: Element, statement: Statement) -> None:
 def _entry(
     ntry: Element,
     statement: Statement,
-    ordinal: int,
+    counter: _Counter,
     file: str,
     kind: str,
     tz: tzinfo,
     member: str | None,
-) -> StatementLine | LineError:
+) -> Iterator[StatementLine | LineError]:
+    """The entry as one line, or as one line per part of a batch booking."""
+    ordinal = counter.entries
     raw = scrub_pans(to_text(ntry))
     xml_line = ntry.sourceline or 0
     statement.entries += 1
     try:
-        line = _entry_line(ntry, statement, ordinal, raw, kind, tz, member)
+        line = _entry_line(ntry, statement, counter.lines + 1, raw, kind, tz, member)
+        parts = _batch_parts(ntry, line, statement, ordinal)
     except ValidationError as exc:
+        counter.lines += 1  # numbered all the same: lines keep their entry's number
         statement.rejected += 1
         error = rejected(file, xml_line, raw, exc)
-        return line_error(
+        yield line_error(
             file,
             xml_line,
             raw,
@@ -228,18 +243,100 @@ def _entry(
             ordinal=ordinal,
             problem=error.reason,
         )
+        return
     if line.status == "booked":
         statement.booked[line.currency] = statement.booked.get(line.currency, 0) + line.amount
     side = statement.counts["CRDT" if line.amount >= 0 else "DBIT"]
     side[0] += 1
     side[1] += abs(line.amount)
-    return line
+    if not parts:
+        counter.lines += 1
+        yield line
+        return
+    for number, (detail, amount) in enumerate(parts, 1):
+        counter.lines += 1
+        yield _part_line(line, detail, amount, number, len(parts), counter.lines)
+
+
+def _batch_parts(
+    ntry: Element, line: StatementLine, statement: Statement, ordinal: int
+) -> list[tuple[Element, int]]:
+    """The parts of a batch booking with their signed amounts, when the entry is to be
+    split; else nothing. Parts that do not add up are noted in the statement's check."""
+    details = [d for block in children(ntry, "NtryDtls") for d in children(block, "TxDtls")]
+    if len(details) < 2:
+        return []
+    parts: list[tuple[Element, int]] = []
+    for detail in details:
+        amount = child(detail, "AmtDtls", "TxAmt", "Amt")
+        if amount is None:
+            amount = child(detail, "Amt")
+        if amount is None or (amount.get("Ccy") or "").strip() != line.currency:
+            return []  # a part without an amount in the entry's currency: kept whole
+        indicator = text(detail, "CdtDbtInd") or ("CRDT" if line.amount >= 0 else "DBIT")
+        try:
+            value, _currency = _minor_units(amount, "TxDtls/Amt")
+        except ValidationError as exc:
+            statement.batches += 1
+            statement.batch_problems.append(f"entry {ordinal}: {exc.render('en')}")
+            return []
+        parts.append((detail, value if indicator == "CRDT" else -value))
+    total = sum(amount for _detail, amount in parts)
+    statement.batches += 1
+    if total != line.amount:
+        statement.batch_problems.append(
+            f"entry {ordinal}: the parts add up to {total}, the entry is {line.amount}"
+        )
+        return []
+    return parts
+
+
+def _part_line(
+    entry: StatementLine, detail: Element, amount: int, number: int, count: int, line_no: int
+) -> StatementLine:
+    """Part ``number`` of ``count`` of a batch entry, as its own line."""
+    party = "Dbtr" if amount >= 0 else "Cdtr"
+    counterparty = _party(detail, party) or _party(detail, "Cdtr" if party == "Dbtr" else "Dbtr")
+    end_to_end = text(detail, "Refs", "EndToEndId")
+    remittance = " ".join(
+        u.text.strip() for u in children(child(detail, "RmtInf"), "Ustrd") if u.text
+    )
+    reference = text(detail, "RmtInf", "Strd", "CdtrRefInf", "Ref")
+    description = remittance or reference or entry.description
+    extra = Extra.of(
+        {
+            **dict(entry.extra),
+            "transactions": None,
+            "line_id": f"{entry.platform_id}/{number}" if entry.platform_id else None,
+            "part": f"{number}/{count}",
+            "entry_amount": str(entry.amount),
+            "entry_line": str(entry.line_no),
+            "transaction_reference": text(detail, "Refs", "AcctSvcrRef"),
+            "transaction_id": text(detail, "Refs", "TxId"),
+            "xml_line": str(detail.sourceline or ""),
+            "creditor_reference": reference,
+        }
+    )
+    txn_type = entry.txn_type
+    if txn_type in ("credit", "debit"):
+        txn_type = "credit" if amount >= 0 else "debit"
+    return replace(
+        entry,
+        line_no=line_no,
+        raw=scrub_pans(to_text(detail)),
+        amount=amount,
+        txn_type=txn_type,
+        order_no=end_to_end if end_to_end and end_to_end != "NOTPROVIDED" else None,
+        counterparty=scrub_pans(counterparty) if counterparty else None,
+        description=scrub_pans(description) if description else None,
+        extra=extra,
+    )
 
 
 def _entry_line(
     ntry: Element,
     statement: Statement,
-    ordinal: int,
+    line_no: int,
     raw: str,
     kind: str,
     tz: tzinfo,
@@ -287,7 +384,7 @@ def _entry_line(
     )
     return StatementLine(
         source=kind,
-        line_no=ordinal,
+        line_no=line_no,
         raw=raw,
         occurred_at=occurred_at,
         amount=value if indicator == "CRDT" else -value,

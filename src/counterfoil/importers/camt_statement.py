@@ -2,8 +2,9 @@
 
 Per statement (``Stmt`` or ``Ntfctn``): its facts (id, account, sequence, period,
 balances) become ``Info`` values ``statement.N.key``; the opening booked balance (OPBD,
-else PRCD) plus the booked entries must give the closing booked balance (CLBD); and the
-transaction summary (``TxsSummry``), when the bank sends one, must match the entries.
+else PRCD) plus the booked entries must give the closing booked balance (CLBD); the
+transaction summary (``TxsSummry``), when the bank sends one, must match the entries;
+and the parts of each batch booking that states them must add up to the entry.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ class Statement:
         self.booked: dict[str, int] = {}  # currency → sum of booked entries
         self.counts = {"CRDT": [0, 0], "DBIT": [0, 0]}  # [entries, minor units]
         self.entries = self.rejected = 0
+        self.batches = 0  # batch entries whose parts state their amounts
+        self.batch_problems: list[str] = []  # those whose parts do not add up, and why
 
 
 def statement_end(statement: Statement) -> Iterator[Info | ControlCheck]:
@@ -78,6 +81,16 @@ def _statement_checks(statement: Statement) -> Iterator[ControlCheck]:
             unit=closing[1],
             scope=scope,
             detail="; ".join(problems),
+        )
+    if statement.batches:
+        problems = statement.batch_problems
+        more = f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
+        yield check(
+            "batch entries whose parts add up to the entry",
+            statement.batches,
+            statement.batches - len(problems),
+            scope=scope,
+            detail="; ".join(problems[:5]) + more,
         )
     summary = statement.summary
     if summary is not None:

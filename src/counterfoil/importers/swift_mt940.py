@@ -13,7 +13,9 @@ Each ``:61:`` becomes a line numbered by its physical line: ``credit`` / ``debit
 customer reference is ``order_no`` (NONREF is none), the bank reference
 ``platform_id``, the ``:86:`` text ``description`` (for a structured ``:86:``, its
 posting text and purpose). Per statement, opening balance + movements must give the
-closing balance.
+closing balance; where the bank states the number and sum of the debit (``:90D:``) and
+credit (``:90C:``) entries, they must match the movements (credits are those that
+bring money in, reversals of debits included).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from counterfoil.importers.lines import (
     Extra,
     LineError,
     StatementLine,
+    check,
     line_error,
     rejected,
     scrub_pans,
@@ -41,6 +44,7 @@ from counterfoil.importers.result import Event, Info, ParseResult
 from counterfoil.importers.text import (
     SNIFF_BYTES,
     Encoding,
+    count_of,
     peek,
     sniff_encoding,
     text_lines,
@@ -128,6 +132,7 @@ def _statement(block: Block, file: str, tz: tzinfo, number: int) -> Iterator[Eve
     )
     exact = len(starts) == len(transactions)
     moved: dict[str, int] = {}
+    sides = {"C": [0, 0], "D": [0, 0]}  # credits and debits: [movements, minor units]
     rejected_count = 0
     for index, transaction in enumerate(transactions):
         first = starts[index] if exact else 0
@@ -140,8 +145,12 @@ def _statement(block: Block, file: str, tz: tzinfo, number: int) -> Iterator[Eve
             yield rejected(file, line_no, raw, exc)
             continue
         moved[line.currency] = moved.get(line.currency, 0) + line.amount
+        side = sides["C" if line.amount >= 0 else "D"]
+        side[0] += 1
+        side[1] += abs(line.amount)
         yield line
     yield from _balance_check(data, moved, scope, rejected_count)
+    yield from _sum_checks(data, sides, set(moved), scope, rejected_count)
 
 
 def _facts(data: dict[str, Any], number: int) -> Iterator[Info]:
@@ -265,3 +274,43 @@ def _balance_check(
         scope=scope,
         detail="; ".join(problems),
     )
+
+
+SUMS: Final = {"C": ("sum_credit_entries", ":90C:"), "D": ("sum_debit_entries", ":90D:")}
+
+
+def _sum_checks(
+    data: dict[str, Any],
+    sides: dict[str, list[int]],
+    currencies: set[str],
+    scope: str,
+    rejected_count: int,
+) -> Iterator[ControlCheck]:
+    """``:90C:`` / ``:90D:``, where the bank gives them, against the movements read."""
+    problems = [f"{rejected_count} rejected movement(s) not counted"] if rejected_count else []
+    for side, (key, tag) in SUMS.items():
+        stated = data.get(key)
+        if stated is None:
+            continue
+        count, total = sides[side]
+        try:
+            minor, currency = _fen(stated, tag)
+        except ValidationError as exc:
+            yield ControlCheck(f"{tag} readable", 1, 0, False, scope=scope, detail=exc.render("en"))
+            continue
+        number = count_of(str(getattr(stated, "number", "") or ""))
+        if number is not None:
+            yield check(
+                f"{tag} number of entries", number, count, scope=scope, detail="; ".join(problems)
+            )
+        others = sorted(currencies - {currency})
+        detail = [*problems, f"currencies differ: {', '.join(others)}"] if others else problems
+        yield ControlCheck(
+            f"{tag} sum of entries",
+            abs(minor),
+            total,
+            not others and abs(minor) == total,
+            unit=currency,
+            scope=scope,
+            detail="; ".join(detail),
+        )
