@@ -2,6 +2,7 @@
 copy needs, every reprint numbered and recorded, and codes that verify offline with the
 merchant's key only. SQLite and PostgreSQL."""
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -239,6 +240,12 @@ def test_reprint_through_the_api_and_the_console(cf: Counterfoil, client: TestCl
     assert response.headers["content-type"].startswith("text/html")
     page = client.get(f"/transactions/{MERCHANT}-2")
     assert 'id="reprint"' in page.text
+    assert 'id="r-incident"' in page.text
+    assert 'id="view-slip"' in page.text
+    title = re.search(r"<title>(.*?)</title>", page.text, re.S)
+    assert title
+    assert "<" not in title.group(1)  # the title is text only, not a copy of the forms
+    assert page.text.count('id="reprint"') == 1
     form = client.post(
         f"/transactions/{MERCHANT}-2/reprint",
         data={"csrf_token": csrf, "copy": "merchant", "reason": "damaged", "format": "text80"},

@@ -26,6 +26,7 @@ from reportlab.pdfgen.canvas import Canvas
 
 from counterfoil.core.canonical import canonical_bytes
 from counterfoil.core.errors import ValidationError
+from counterfoil.core.labels import LABELS as LABELS_OF_CODES
 from counterfoil.core.money import format_amount
 from counterfoil.documents.html import qr_svg
 from counterfoil.documents.pdf import (
@@ -173,7 +174,7 @@ def rows(cert: Certificate) -> list[tuple[str, str]]:
         return translate(LABELS[key], loc)
 
     def word(code: str) -> str:
-        return translate(_TERMS.get(code, code), loc)
+        return translate(LABELS_OF_CODES.get(code, code), loc)
 
     currency = str(e.get("currency") or "CNY")
     out = [
@@ -208,28 +209,6 @@ def rows(cert: Certificate) -> list[tuple[str, str]]:
     out.append((t("issued"), f"{_local(cert.issued_at, cert.zone)} · {cert.issued_by}"))
     return out
 
-
-_TERMS = {
-    "sale": _("Sale"),
-    "void": _("Void"),
-    "refund": _("Refund"),
-    "preauth": _("Pre-authorisation"),
-    "completion": _("Pre-auth completion"),
-    "preauth_cancel": _("Pre-auth cancellation"),
-    "reversal": _("Reversal"),
-    "approved": _("Approved"),
-    "voided": _("Voided"),
-    "refunded": _("Refunded"),
-    "partially_refunded": _("Partly refunded"),
-    "completed": _("Completed"),
-    "cancelled": _("Cancelled"),
-    "reversed": _("Reversed"),
-    "credit": _("Credit card"),
-    "debit": _("Debit card"),
-    "wechat": _("WeChat Pay"),
-    "alipay": _("Alipay"),
-    "unionpay_qr": _("UnionPay QR"),
-}
 
 _HTML = Environment(autoescape=select_autoescape(default=True)).from_string(
     """<!doctype html>

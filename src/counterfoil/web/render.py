@@ -22,37 +22,9 @@ from jinja2.runtime import Context
 
 from counterfoil import __version__
 from counterfoil.api.errors import locale_of
-from counterfoil.core.models import CHANNELS
-from counterfoil.i18n import _, normalise_locale, translate
+from counterfoil.core.labels import LABELS
+from counterfoil.i18n import normalise_locale, translate
 
-#: What a code is called on screen (the catalogue translates each).
-LABELS: dict[str, str] = {
-    "sale": _("Sale"),
-    "void": _("Void"),
-    "refund": _("Refund"),
-    "preauth": _("Pre-authorisation"),
-    "completion": _("Pre-auth completion"),
-    "preauth_cancel": _("Pre-auth cancellation"),
-    "reversal": _("Reversal"),
-    "approved": _("Approved"),
-    "voided": _("Voided"),
-    "refunded": _("Refunded"),
-    "partially_refunded": _("Partly refunded"),
-    "completed": _("Completed"),
-    "cancelled": _("Cancelled"),
-    "reversed": _("Reversed"),
-    "expired": _("Expired"),
-    "cashier": _("Cashier"),
-    "supervisor": _("Supervisor"),
-    "finance": _("Finance"),
-    "auditor": _("Auditor"),
-    "admin": _("Administrator"),
-    "success": _("Success"),
-    "denied": _("Denied"),
-    "refused": _("Refused"),
-    "failed": _("Failed"),
-    **{code: channel.label for code, channel in CHANNELS.items()},
-}
 TEMPLATES = Path(__file__).parent / "templates"
 BABEL_LOCALE = {"en": "en_US", "zh_CN": "zh_Hans_CN"}
 DEFAULT_ZONE = "Asia/Shanghai"
