@@ -31,9 +31,10 @@ from counterfoil.store import audit
 from counterfoil.store.audit import Actor
 from counterfoil.store.schema import statement_imports, statement_lines, statement_rejects
 
-#: Lines stored at a time. Small enough that a chunk's lines die young: held longer,
-#: they reach the collector's oldest generation and every full collection walks them
-#: (10,000 a chunk cost ~15 % of an import in garbage collection, 2,000 ~5 %).
+#: Lines stored at a time. A chunk holds rows (tuples of plain values, which the garbage
+#: collector stops tracking), not the parsed lines, and few enough of them that they die
+#: young: lines held longer reach the collector's oldest generation, and every full
+#: collection walks them again (~15 % of an import when 10,000 lines were held).
 CHUNK = 2_000
 
 
@@ -84,10 +85,9 @@ def _extra_json(extra: Mapping[str, str]) -> str:
     return orjson.dumps(plain).decode()
 
 
-def _row(
-    import_id: int, line: StatementLine, key: str, duplicate_of: str | None, when: Any
-) -> tuple[Any, ...]:
-    """A line as the values of ``COLUMNS`` (``when``: its time, as the database takes it)."""
+def _row(import_id: int, line: StatementLine, key: str, when: Any) -> tuple[Any, ...]:
+    """A line as the values of ``COLUMNS`` (``when``: its time, as the database takes it),
+    ``duplicate_of`` still None."""
     return (
         import_id,
         line.line_no,
@@ -111,31 +111,36 @@ def _row(
         line.counterparty,
         line.description,
         key,
-        duplicate_of,
+        None,
         line.raw,
         _extra_json(line.extra),
     )
 
 
+DUPLICATE_OF: Final = COLUMNS.index("duplicate_of")
+
+
 def _chunks(
-    records: Iterator[StatementLine | LineError],
-) -> Iterator[tuple[list[StatementLine], list[LineError]]]:
-    lines: list[StatementLine] = []
+    records: Iterator[StatementLine | LineError], import_id: int, stamp: Callable[[datetime], Any]
+) -> Iterator[tuple[list[str], list[tuple[Any, ...]], list[LineError]]]:
+    """The records in chunks: each line as its natural key and its row, rejected rows."""
+    keys: list[str] = []
+    rows: list[tuple[Any, ...]] = []
     errors: list[LineError] = []
-    keep_line, keep_error = lines.append, errors.append
     for record in records:
         if isinstance(record, StatementLine):
-            keep_line(record)
-            if len(lines) < CHUNK:
+            key = _key(record)
+            keys.append(key)
+            rows.append(_row(import_id, record, key, stamp(record.occurred_at)))
+            if len(rows) < CHUNK:
                 continue
         else:
-            keep_error(record)
+            errors.append(record)
             if len(errors) < CHUNK:
                 continue
-        yield lines, errors
-        lines, errors = [], []
-        keep_line, keep_error = lines.append, errors.append
-    yield lines, errors
+        yield keys, rows, errors
+        keys, rows, errors = [], [], []
+    yield keys, rows, errors
 
 
 def import_file(
@@ -188,18 +193,10 @@ def _store(
     )
     report = ImportReport(import_id, path.name, result.source, sha256)
     store = _LineStore(conn)
-    for lines, errors in _chunks(result.records()):
-        if lines:
-            keys = [_key(line) for line in lines]
-            earlier = _mark_overlaps(store, import_id, lines, keys)
-            stamp = store.stamp
-            store.insert(
-                [
-                    _row(import_id, line, key, first, stamp(line.occurred_at))
-                    for line, key, first in zip(lines, keys, earlier, strict=True)
-                ]
-            )
-            report.overlapping += len(earlier) - earlier.count(None)
+    for keys, rows, errors in _chunks(result.records(), import_id, store.stamp):
+        if rows:
+            report.overlapping += _mark_overlaps(store, import_id, keys, rows)
+            store.insert(rows)
         if errors:
             conn.execute(
                 statement_rejects.insert(),
@@ -214,7 +211,7 @@ def _store(
                 ],
             )
             report.rejected_lines += [{"line": e.line_no, "reason": e.render()} for e in errors]
-        report.lines += len(lines)
+        report.lines += len(rows)
         report.rejected += len(errors)
         if progress:
             progress(report.lines + report.rejected)
@@ -259,18 +256,21 @@ def _store(
 
 
 def _mark_overlaps(
-    store: _LineStore, import_id: int, lines: list[StatementLine], keys: list[str]
-) -> list[str | None]:
-    """For each line, the first line with its natural key ("import:line"), if an earlier
-    file or an earlier line of this one brought it; else None (the line is the first)."""
+    store: _LineStore, import_id: int, keys: list[str], rows: list[tuple[Any, ...]]
+) -> int:
+    """Point each row that an earlier file (or an earlier line of this one) brought at the
+    first ("import:line") in its ``duplicate_of``; how many were."""
     first = store.firsts(keys)
-    marks: list[str | None] = []
-    for line, key in zip(lines, keys, strict=True):
+    overlapping = 0
+    for index, key in enumerate(keys):
         seen = first.get(key)
         if seen is None:
-            first[key] = f"{import_id}:{line.line_no}"
-        marks.append(seen)
-    return marks
+            first[key] = f"{import_id}:{rows[index][1]}"
+        else:
+            row = rows[index]
+            rows[index] = (*row[:DUPLICATE_OF], seen, *row[DUPLICATE_OF + 1 :])
+            overlapping += 1
+    return overlapping
 
 
 class _LineStore:
