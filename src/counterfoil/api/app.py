@@ -17,10 +17,15 @@ from counterfoil import __version__, web
 from counterfoil.api import (
     admin,
     audit,
+    batch,
+    cases,
     errors,
     incidents,
+    ops,
     receipts,
+    reconcile,
     session,
+    settlement,
     statements,
     transactions,
 )
@@ -64,6 +69,8 @@ def create_app(
     app.include_router(incidents.router)
     app.include_router(audit.router)
     app.include_router(admin.router)
+    for module in (settlement, batch, reconcile, cases, ops):
+        app.include_router(module.router)
     web.install(app)
 
     @app.get("/health", tags=["health"], summary="Liveness: the process answers")

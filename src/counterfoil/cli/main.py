@@ -7,7 +7,20 @@ from typing import Annotated
 
 import typer
 
-from counterfoil.cli import admin, documents, incidents, journal, statements, tokens, users
+from counterfoil.cli import (
+    admin,
+    backup,
+    batch,
+    cases,
+    documents,
+    incidents,
+    journal,
+    reconcile,
+    settlement,
+    statements,
+    tokens,
+    users,
+)
 from counterfoil.cli.output import guarded
 from counterfoil.i18n import current_locale, normalise_locale
 
@@ -64,6 +77,8 @@ app.add_typer(admin.fees, name="fees")
 app.add_typer(journal.keys, name="keys")
 app.add_typer(journal.checkpoint, name="checkpoint")
 app.add_typer(journal.transactions, name="transactions")
+for module in (settlement, batch, reconcile, cases, backup):
+    module.register(app)
 
 
 if __name__ == "__main__":

@@ -48,6 +48,23 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "incidents.write": frozenset({"cashier", "supervisor"}),
     "incidents.read": EVERYONE,
     "alerts.read": frozenset({"supervisor", "finance", "auditor", "admin"}),
+    # settlement lists of a day (reports.read covers the reports); closing a day
+    "settlement.read": frozenset({"supervisor", "finance", "auditor", "admin"}),
+    "settlement.close": frozenset({"supervisor", "finance"}),
+    # a terminal's batch close: the supervisor at the counter (terminals through their token)
+    "batch.close": frozenset({"supervisor"}),
+    "batch.read": frozenset({"supervisor", "finance", "auditor", "admin"}),
+    # reconciliation: finance runs it and decides manual matches; the rest read
+    "reconcile.run": frozenset({"finance"}),
+    "reconcile.read": frozenset({"finance", "auditor", "admin"}),
+    # cases: supervisors and finance open them; finance works them and proposes
+    # adjustments; finance or admin approve one someone else proposed
+    "cases.read": frozenset({"supervisor", "finance", "auditor", "admin"}),
+    "cases.open": frozenset({"supervisor", "finance"}),
+    "cases.work": frozenset({"finance"}),
+    "adjustments.propose": frozenset({"finance"}),
+    "adjustments.approve": frozenset({"finance", "admin"}),
+    "backups.manage": frozenset({"admin"}),
 }
 
 #: What an integration token may be given (services.tokens.SCOPES is the same list).

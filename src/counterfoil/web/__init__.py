@@ -49,6 +49,26 @@ def install(app: FastAPI) -> None:
 
 def _page_modules() -> list[ModuleType]:
     """The other page modules (admin, audit log …), each with its own ``router``."""
-    from counterfoil.web import admin, audit_pages, incidents, receipts, statements
+    from counterfoil.web import (
+        admin,
+        audit_pages,
+        batch,
+        cases,
+        incidents,
+        receipts,
+        reconcile,
+        settlement,
+        statements,
+    )
 
-    return [receipts, statements, incidents, admin, audit_pages]
+    return [
+        receipts,
+        statements,
+        settlement,
+        batch,
+        reconcile,
+        cases,
+        incidents,
+        admin,
+        audit_pages,
+    ]

@@ -1,0 +1,7 @@
+"""API: operations — metrics, health and readiness (filled in by its issue)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,7 @@
+"""Console pages: settlement (filled in by its issue)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()
