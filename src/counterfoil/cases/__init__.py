@@ -1,0 +1,1 @@
+"""Cases: carry every discrepancy from discovery to an approved adjustment."""

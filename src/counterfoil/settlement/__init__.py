@@ -1,0 +1,1 @@
+"""Settlement: the day's settlement list, batch close, late uploads and reports."""
