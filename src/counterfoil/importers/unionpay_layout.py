@@ -93,6 +93,12 @@ PICK: Final = itemgetter(*(slice(*SPANS[NAMES.index(name)]) for name in PICKED))
 KEPT: Final = tuple(i for i, name in enumerate(NAMES) if name not in PICKED or i in FREE_TEXT)
 
 
+_KEPT_NAMES: Final = tuple(NAMES[i] for i in KEPT)
+_KEPT_SPANS: Final = tuple(SPANS[i] for i in KEPT)
+_KEPT_CUT: Final = itemgetter(*(slice(start, end) for start, end in _KEPT_SPANS))
+_FREE_NAMES: Final = frozenset(NAMES[i] for i in FREE_TEXT)
+
+
 class LazyExtra(Extra):
     """The fields kept in ``extra``, cut from the line only when someone reads them."""
 
@@ -104,13 +110,18 @@ class LazyExtra(Extra):
 
     def _materialise(self) -> dict[str, str]:
         if self._dict is None:
-            values = {
-                NAMES[i]: self._data[SPANS[i][0] : SPANS[i][1]]
-                .decode("gb18030", errors="replace")
-                .strip()
-                for i in KEPT
-            }
-            for i in FREE_TEXT:
-                values[NAMES[i]] = scrub_pans(values[NAMES[i]])
-            self._dict = {k: v for k, v in values.items() if v}
+            data = self._data
+            if data.isascii():  # bytes are characters: decode once, cut in one C call
+                cells = _KEPT_CUT(data.decode("ascii"))
+            else:  # a GB18030 name moves the character offsets: cut the bytes
+                cells = tuple(
+                    data[start:end].decode("gb18030", errors="replace")
+                    for start, end in _KEPT_SPANS
+                )
+            kept: dict[str, str] = {}
+            for name, cell in zip(_KEPT_NAMES, cells, strict=True):
+                value = cell.strip()
+                if value:
+                    kept[name] = scrub_pans(value) if name in _FREE_NAMES else value
+            self._dict = kept
         return self._dict
