@@ -175,3 +175,35 @@ def scan_payload(payload: Mapping[str, Any], path: str = "") -> None:
                         _TRACK_REFUSED,
                         field=f"{name}[{i}]",
                     )
+
+
+#: BIN prefixes of cards issued in China (UnionPay's ranges): 内卡. Anything else with a
+#: BIN from the international schemes is 外卡; a BIN in neither is not known.
+DOMESTIC_BINS = ("62", "60", "81", "9")
+FOREIGN_BINS = ("4", "5", "34", "35", "37", "30", "36", "38")
+
+
+def card_group(card_bin: str | None) -> str:
+    """``domestic``, ``foreign`` or ``unknown`` for a card's BIN; ``qr`` without a card.
+    ``CARD_GROUP_SQL`` says the same to the database (the journal's ``card_group``)."""
+    if not card_bin:
+        return "qr"
+    if card_bin.startswith(DOMESTIC_BINS):
+        return "domestic"
+    if card_bin.startswith(FOREIGN_BINS) or "2221" <= card_bin[:4] <= "2720":
+        return "foreign"
+    return "unknown"
+
+
+def _prefixes(prefixes: tuple[str, ...]) -> str:
+    return " OR ".join(f"substr(card_bin, 1, {len(p)}) = '{p}'" for p in prefixes)
+
+
+#: ``card_group`` as an SQL expression over ``card_bin`` (SQLite and PostgreSQL alike):
+#: the journal's generated column, computed once when an entry is written.
+CARD_GROUP_SQL = (
+    "CASE WHEN card_bin IS NULL OR card_bin = '' THEN 'qr' "
+    f"WHEN {_prefixes(DOMESTIC_BINS)} THEN 'domestic' "
+    f"WHEN {_prefixes(FOREIGN_BINS)} OR (substr(card_bin, 1, 4) >= '2221' "
+    "AND substr(card_bin, 1, 4) <= '2720') THEN 'foreign' ELSE 'unknown' END"
+)

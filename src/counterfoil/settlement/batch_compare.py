@@ -29,6 +29,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from counterfoil.core.pan import DOMESTIC_BINS
 from counterfoil.settlement.batch_report import SIDES, Listed, Report, Totals
 
 #: Statuses under which a transaction no longer counts: cancelled by a void or reversal.
@@ -36,7 +37,6 @@ CANCELLED = ("voided", "reversed")
 #: BIN prefixes of cards issued in China and carried by UnionPay (内卡); other card BINs
 #: (Visa 4, Mastercard 2/5, American Express 34/37, JCB 35, Discover 6011/65, …) are
 #: foreign cards (外卡). QR payments are domestic.
-DOMESTIC_PREFIXES = ("62", "60", "81", "9")
 #: How many combinations a totals-only search tries before it gives up (deterministic).
 SEARCH_BUDGET = 200_000
 MAX_SEARCH_SIZE = 4
@@ -47,7 +47,7 @@ def card_group(channel: str | None, card_bin: str | None) -> str:
     """ "domestic" or "foreign" (内卡 / 外卡) for a transaction's channel and card BIN."""
     if channel not in ("credit", "debit") or not card_bin:
         return "domestic"
-    return "domestic" if card_bin.startswith(DOMESTIC_PREFIXES) else "foreign"
+    return "domestic" if card_bin.startswith(DOMESTIC_BINS) else "foreign"
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import re
 import zipfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -335,11 +336,16 @@ def render_xlsx(page: Sheet) -> bytes:
     book.properties.title = page.title
     raw = io.BytesIO()
     book.save(raw)
-    return _fixed_zip(raw.getvalue())
+    return fixed_zip(raw.getvalue(), stamp.strftime("%Y-%m-%dT%H:%M:%SZ").encode())
 
 
-def _fixed_zip(data: bytes) -> bytes:
-    """The same zip with every entry stored, in the same order, at ``ZIP_TIME``."""
+#: openpyxl stamps ``dcterms:modified`` with the moment of saving, whatever was set.
+_MODIFIED = re.compile(rb"(<dcterms:modified[^>]*>)[^<]*(</dcterms:modified>)")
+
+
+def fixed_zip(data: bytes, stamp: bytes) -> bytes:
+    """The same zip with every entry stored, in the same order, at ``ZIP_TIME``, and the
+    workbook's modified time the document's own ``stamp``."""
     out = io.BytesIO()
     with (
         zipfile.ZipFile(io.BytesIO(data)) as source,
@@ -348,7 +354,10 @@ def _fixed_zip(data: bytes) -> bytes:
         for info in source.infolist():
             entry = zipfile.ZipInfo(info.filename, ZIP_TIME)
             entry.external_attr = 0o600 << 16
-            target.writestr(entry, source.read(info.filename))
+            content = source.read(info.filename)
+            if info.filename == "docProps/core.xml":
+                content = _MODIFIED.sub(rb"\g<1>" + stamp + rb"\g<2>", content)
+            target.writestr(entry, content)
     return out.getvalue()
 
 

@@ -229,7 +229,7 @@ def to_xlsx(found: dict[str, Any], locale: str) -> bytes:
 
     from openpyxl import Workbook
 
-    from counterfoil.settlement.render import _fixed_zip
+    from counterfoil.settlement.render import fixed_zip
 
     header, rows = table(found, locale)
     book = Workbook()
@@ -245,4 +245,4 @@ def to_xlsx(found: dict[str, Any], locale: str) -> bytes:
     book.properties.creator = "Counterfoil"
     raw = io.BytesIO()
     book.save(raw)
-    return _fixed_zip(raw.getvalue())
+    return fixed_zip(raw.getvalue(), stamp.strftime("%Y-%m-%dT%H:%M:%SZ").encode())

@@ -4,17 +4,17 @@ Entries count by their terminal time (the business day's UTC bounds) and only up
 journal sequence (``through``): what the journal held when the day was closed, so that
 a closed day's totals never change, whatever arrives later.
 
-The card group is known from the card's BIN where there is one: ``domestic`` for
-UnionPay BINs (62…), ``foreign`` for the international schemes' ranges (Visa 4…,
-Mastercard 2221–2720 and 5…, American Express 34/37, JCB 35, Diners 30/36/38), else
-``unknown``; a QR payment has none (``qr``).
+The card group (``core.pan.card_group``: ``domestic`` for China's UnionPay BINs,
+``foreign`` for the international schemes', else ``unknown``; ``qr`` without a card) is
+the journal's ``card_group`` column, which the database computes from the BIN.
 
 How the sums are made depends on the database, because a day can hold a million
 entries. PostgreSQL sums with one GROUP BY (a hash aggregate). SQLite has no hash
 aggregate: a GROUP BY over a million rows sorts them, which takes seconds. So on SQLite
-each (terminal, channel, type) present is summed by its own range over the covering
-index ``ix_journal_settlement`` — an index seek and a sequential sum, no sort — and the
-rare group that mixes kinds, currencies or card groups is split with a small GROUP BY.
+a day of more than ``SMALL_DAY`` entries is summed otherwise: the distinct (terminal,
+channel, type, card group, kind, currency) present are found by seeks into the covering
+index ``ix_journal_settlement`` (a loose index scan), and each is summed over its time
+range in the index: a seek and a sequential read, no sort and no per-row expression.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, case, func, literal, or_, select
+from sqlalchemy import Connection, and_, func, literal, select
 
 from counterfoil.store.schema import journal_entries
 
@@ -32,7 +32,6 @@ j = journal_entries.c
 #: Journal kinds that are no money: never in a settlement list.
 NOT_MONEY = ("genesis", "key_rotation")
 DEFAULT_CURRENCY = "CNY"
-_FOREIGN_PREFIXES = ("4", "5", "34", "37", "35", "30", "36", "38")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,30 +61,6 @@ class Total:
         )
 
 
-def card_group_of(card_bin: str | None) -> str:
-    """The card group of a BIN, as the SQL expression below decides it."""
-    if not card_bin:
-        return "qr"
-    if card_bin.startswith("62"):
-        return "domestic"
-    if card_bin.startswith(_FOREIGN_PREFIXES) or "2221" <= card_bin[:4] <= "2720":
-        return "foreign"
-    return "unknown"
-
-
-def _card_group() -> ColumnElement[Any]:
-    foreign = or_(
-        *[j.card_bin.like(f"{p}%") for p in _FOREIGN_PREFIXES],
-        and_(j.card_bin >= "2221", j.card_bin < "2721"),
-    )
-    return case(
-        (j.card_bin.is_(None), literal("qr")),
-        (j.card_bin.like("62%"), literal("domestic")),
-        (foreign, literal("foreign")),
-        else_=literal("unknown"),
-    )
-
-
 def _window(merchant_no: str, start: datetime, end: datetime, through: int) -> list[Any]:
     return [
         j.merchant_no == merchant_no,
@@ -107,8 +82,7 @@ def _sums() -> list[Any]:
 
 
 def _grouped(conn: Connection, where: list[Any]) -> Iterator[Total]:
-    group = _card_group().label("card_group")
-    keys = [j.terminal_id, j.kind, j.type, j.channel, group, j.currency]
+    keys = [j.terminal_id, j.kind, j.type, j.channel, j.card_group, j.currency]
     rows = conn.execute(select(*keys, *_sums()).where(and_(*where)).group_by(*keys))
     for terminal, kind, typ, channel, card, currency, n, amount, volume, fee, net in rows:
         yield Total(
@@ -147,46 +121,62 @@ def _distinct(conn: Connection, column: Any, prefix: list[Any]) -> list[str | No
     return found
 
 
+#: The index's equality prefix after the merchant, walked level by level.
+_LEVELS = (j.terminal_id, j.channel, j.type, j.card_group, j.kind, j.currency)
+
+
 def _seeks(
     conn: Connection, merchant_no: str, window: list[Any], terminal: str | None
 ) -> Iterator[Total]:
-    base = [j.merchant_no == merchant_no]
-    terminals = [terminal] if terminal is not None else _distinct(conn, j.terminal_id, base)
-    group = _card_group()
-    odd = or_(j.kind != "transaction", j.currency != DEFAULT_CURRENCY, j.currency.is_(None))
-    for term in terminals:
-        at_terminal = [*base, _equal(j.terminal_id, term)]
-        for channel in _distinct(conn, j.channel, at_terminal):
-            at_channel = [*at_terminal, _equal(j.channel, channel)]
-            for typ in _distinct(conn, j.type, at_channel):
-                where = [*window, *at_channel[1:], _equal(j.type, typ)]
-                sums = conn.execute(
-                    select(
-                        *_sums(),
-                        func.min(group),
-                        func.max(group),
-                        func.coalesce(func.sum(case((odd, 1), else_=0)), 0),
-                    ).where(and_(*where))
-                ).one()
-                n, amount, volume, fee, net, low, high, odd_rows = tuple(sums)
-                if not n:
-                    continue
-                if low != high or odd_rows:
-                    yield from _grouped(conn, where)
-                    continue
-                yield Total(
-                    term or "",
-                    "transaction",
-                    typ or "",
-                    channel or "",
-                    str(low),
-                    DEFAULT_CURRENCY,
-                    int(n),
-                    int(amount),
-                    int(volume),
-                    int(fee),
-                    int(net),
-                )
+    def walk(level: int, prefix: list[Any], values: tuple[str | None, ...]) -> Iterator[Total]:
+        if level == len(_LEVELS):
+            yield from _leaf(conn, [*window, *prefix[1:]], values)
+            return
+        column = _LEVELS[level]
+        if level == 0 and terminal is not None:
+            found: list[str | None] = [terminal]
+        else:
+            found = _distinct(conn, column, prefix)
+        for value in found:
+            yield from walk(level + 1, [*prefix, _equal(column, value)], (*values, value))
+
+    yield from walk(0, [j.merchant_no == merchant_no], ())
+
+
+def _leaf(conn: Connection, where: list[Any], values: tuple[str | None, ...]) -> Iterator[Total]:
+    n, amount, volume, fee, net = conn.execute(select(*_sums()).where(and_(*where))).one()
+    if not n:
+        return
+    terminal, channel, typ, card_group, kind, currency = values
+    yield Total(
+        terminal or "",
+        kind or "",
+        typ or "",
+        channel or "",
+        card_group or "qr",
+        currency or DEFAULT_CURRENCY,
+        int(n),
+        int(amount),
+        int(volume),
+        int(fee),
+        int(net),
+    )
+
+
+#: Up to this many entries a day is summed by one GROUP BY on SQLite too: sorting them
+#: costs less than the loose index scan's many small queries.
+SMALL_DAY = 50_000
+
+
+def _rows(conn: Connection, merchant_no: str, start: datetime, end: datetime) -> int:
+    """How many entries the day holds, counted in the time index ``ix_journal_time``."""
+    return int(
+        conn.execute(
+            select(func.count()).where(
+                j.merchant_no == merchant_no, j.terminal_time >= start, j.terminal_time < end
+            )
+        ).scalar_one()
+    )
 
 
 def day_totals(
@@ -200,7 +190,7 @@ def day_totals(
     """The totals of entries with terminal time in [start, end) and sequence ≤ ``through``,
     of one terminal or all, in a fixed order."""
     window = _window(merchant_no, start, end, through)
-    if conn.dialect.name == "sqlite":
+    if conn.dialect.name == "sqlite" and _rows(conn, merchant_no, start, end) > SMALL_DAY:
         found = list(_seeks(conn, merchant_no, window, terminal))
     else:
         if terminal is not None:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from counterfoil.core.pan import CARD_GROUP_SQL
 from counterfoil.store.triggers import append_only
 
 revision: str = "0009"
@@ -22,11 +23,11 @@ SETTLEMENT_INDEX = (
     "terminal_id",
     "channel",
     "type",
+    "card_group",
+    "kind",
+    "currency",
     "terminal_time",
     "seq",
-    "kind",
-    "card_bin",
-    "currency",
     "amount",
     "fee",
     "net",
@@ -34,6 +35,18 @@ SETTLEMENT_INDEX = (
 
 
 def upgrade() -> None:
+    # The card group of each entry, computed by the database from card_bin: a virtual
+    # column on SQLite (indexed below, so read from the index), a stored one on
+    # PostgreSQL (which has no other kind). Existing entries get it without an UPDATE.
+    postgresql = op.get_bind().dialect.name == "postgresql"
+    op.add_column(
+        "journal_entries",
+        sa.Column(
+            "card_group",
+            sa.String(length=10),
+            sa.Computed(CARD_GROUP_SQL, persisted=True if postgresql else None),
+        ),
+    )
     op.create_table(
         "settlement_settings",
         sa.Column("merchant_no", sa.String(length=15), nullable=False),
@@ -119,6 +132,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_journal_settlement", table_name="journal_entries")
+    op.drop_column("journal_entries", "card_group")
     op.drop_table("settlement_issues")
     op.drop_table("day_totals")
     op.drop_index("ix_day_closes_seq", table_name="day_closes")
