@@ -421,3 +421,57 @@ def utc(moment: datetime) -> datetime:
 
 
 assert MAX_AMOUNT < MAX_SAFE
+
+
+#: Adjustment entries (journal kind ``adjustment``, written when a second person approves
+#: a case's proposal) and what each does to the merchant's money: a refund pays back, a
+#: supplement is owed to the merchant, a write-off books a difference that moves nothing.
+ADJUSTMENT_TYPES: dict[str, int] = {"refund": -1, "supplement": 1, "write_off": 0}
+
+
+def adjustment_data(
+    *,
+    adjustment: str,
+    amount: int,
+    currency: str,
+    case_id: int,
+    proposal_id: int,
+    reason: str,
+    proposed_by: str,
+    approved_by: str,
+    business_day: str,
+    approved_at: datetime,
+    entries: list[str],
+) -> dict[str, Any]:
+    """The ``data`` of an adjustment entry: ``amount``, ``currency`` and ``terminal_time``
+    (the moment of approval, which puts it in that business day's settlement list) are
+    copied to the journal's look-up columns like a transaction's; the rest names the case.
+    Its effects are ``adjustment_effects``."""
+    if adjustment not in ADJUSTMENT_TYPES:
+        raise ValidationError(
+            "kind", _("expected one of {options}"), options="refund, supplement, write_off"
+        )
+    if not 0 < amount <= MAX_AMOUNT:
+        raise ValidationError(
+            "amount",
+            _("expected an amount above zero and at most {limit} yuan"),
+            limit=MAX_AMOUNT // 100,
+        )
+    return {
+        "adjustment": adjustment,
+        "amount": amount,
+        "currency": currency,
+        "case_id": case_id,
+        "proposal_id": proposal_id,
+        "reason": redact_pans(reason),
+        "proposed_by": proposed_by,
+        "approved_by": approved_by,
+        "business_day": business_day,
+        "terminal_time": iso_z(approved_at),
+        "entries": entries,
+    }
+
+
+def adjustment_effects(adjustment: str, amount: int) -> dict[str, int]:
+    """What an approved adjustment does to the merchant's money: no fee, the signed net."""
+    return {"fee": 0, "net": ADJUSTMENT_TYPES[adjustment] * amount}

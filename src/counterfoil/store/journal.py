@@ -173,8 +173,12 @@ class ChainWriter:
         *,
         key_id: str | None = None,
         now: datetime | None = None,
+        effects: dict[str, Any] | None = None,
     ) -> int:
-        """Seal an entry of any kind after the head; it is signed and written by ``flush``."""
+        """Seal an entry of any kind after the head; it is signed and written by ``flush``.
+
+        ``effects`` (fee, net, original_seq) is kept beside ``data`` as for a transaction
+        (a ``recovered`` entry has them)."""
         signer = self._signer(key_id)
         recorded_at = iso_z(now or datetime.now(UTC))
         sealed = seal(
@@ -186,6 +190,7 @@ class ChainWriter:
                 recorded_at=datetime.fromisoformat(recorded_at),
                 key_id=signer,
                 data=data,
+                effects=effects,
             )
         )
         columns = columns_from_body(sealed.body)
