@@ -34,6 +34,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 from counterfoil.config import Settings  # noqa: E402
+from counterfoil.core.pan import card_group  # noqa: E402
 from counterfoil.services.access import Principal  # noqa: E402
 from counterfoil.services.context import Counterfoil  # noqa: E402
 from counterfoil.services.merchants import add_merchant  # noqa: E402
@@ -49,7 +50,7 @@ BINS = ("622202", "622848", "411111", "521234")
 COLUMNS = (
     "merchant_no, seq, kind, body, entry_hash, prev_hash, key_id, signature, recorded_at, "
     "idem_key, terminal_id, batch_no, trace_no, type, channel, amount, fee, net, currency, "
-    "terminal_time, card_bin, offline"
+    "terminal_time, card_bin, card_group, offline"
 )
 WHO = Principal.local("bench")
 
@@ -90,6 +91,7 @@ def rows(first_seq: int, count: int, start: datetime, span: timedelta) -> Iterat
             "CNY",
             moment,
             card,
+            card_group(card),
             False,
         )
 
@@ -99,7 +101,7 @@ def load_sqlite(path: str, batches: list[tuple[int, int, datetime, timedelta]]) 
 
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA synchronous=OFF")
-    marks = ",".join("?" * 22)
+    marks = ",".join("?" * 23)
     last = 0
     for first, count, start, span in batches:
         conn.executemany(

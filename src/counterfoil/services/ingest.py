@@ -33,6 +33,7 @@ from counterfoil.core.canonical import canonical_bytes
 from counterfoil.core.errors import Conflict, CounterfoilError, NotFound, RuleViolation
 from counterfoil.core.fees import FeeRule, rule_for
 from counterfoil.core.models import Transaction, parse_transaction
+from counterfoil.core.pan import card_group
 from counterfoil.core.rules import Standing, apply_link, check_link, fee_and_net, undo_link
 from counterfoil.i18n import _
 from counterfoil.journal.entries import effects_of
@@ -67,7 +68,7 @@ class Ready(NamedTuple):
     rrn: str | None
     order_no: str | None
     card_hmac: str | None
-    # card_bin, card_last4, terminal_id, batch_no, trace_no, type, channel, amount,
+    # card_bin, card_last4, card_group, terminal_id, batch_no, trace_no, type, channel, amount,
     # currency, rrn, auth_code, order_no, offline: the look-up columns from the data
     columns: tuple[Any, ...]
 
@@ -97,6 +98,7 @@ def ready(txn: Transaction) -> Ready:
         (
             card.bin if card else None,
             card.last4 if card else None,
+            card_group(card.bin if card else None),
             txn.terminal_id,
             txn.batch_no,
             txn.trace_no,

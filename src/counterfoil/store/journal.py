@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, select, update
 
 from counterfoil.core.errors import NotFound
+from counterfoil.core.pan import card_group
 from counterfoil.core.rules import Standing
 from counterfoil.core.times import iso_z
 from counterfoil.i18n import _
@@ -50,7 +51,7 @@ FROM_EFFECTS = ("fee", "net", "original_seq")
 COPIED = FROM_DATA + FROM_EFFECTS
 
 #: Column order of a journal row as ``ChainWriter`` inserts it. ``Ready.columns`` holds
-#: card_bin, card_last4 and FROM_DATA in this order.
+#: card_bin, card_last4, card_group and FROM_DATA in this order.
 ROW_COLUMNS = (
     "merchant_no",
     "seq",
@@ -67,6 +68,7 @@ ROW_COLUMNS = (
     "terminal_time",
     "card_bin",
     "card_last4",
+    "card_group",
     *FROM_DATA,
     *FROM_EFFECTS,
 )
@@ -93,6 +95,7 @@ def columns_from_body(body: dict[str, Any]) -> dict[str, Any]:
     card = data.get("card")
     columns["card_bin"] = card[:6] if card else None
     columns["card_last4"] = card[-4:] if card else None
+    columns["card_group"] = card_group(columns["card_bin"])
     when = data.get("terminal_time")
     columns["terminal_time"] = utc_from_iso(when) if when else None
     return columns

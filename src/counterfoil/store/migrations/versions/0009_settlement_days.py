@@ -35,18 +35,23 @@ SETTLEMENT_INDEX = (
 
 
 def upgrade() -> None:
-    # The card group of each entry, computed by the database from card_bin: a virtual
-    # column on SQLite (indexed below, so read from the index), a stored one on
-    # PostgreSQL (which has no other kind). Existing entries get it without an UPDATE.
-    postgresql = op.get_bind().dialect.name == "postgresql"
-    op.add_column(
-        "journal_entries",
-        sa.Column(
-            "card_group",
-            sa.String(length=10),
-            sa.Computed(CARD_GROUP_SQL, persisted=True if postgresql else None),
-        ),
-    )
+    # The card group of each entry (core.pan.card_group of its BIN), written with the
+    # entry from now on. Entries already written get it here, the one time a migration
+    # writes to the journal: a look-up column beside the signed body, which is untouched
+    # (verify checks the column against the body).
+    op.add_column("journal_entries", sa.Column("card_group", sa.String(length=10)))
+    backfill = f"UPDATE journal_entries SET card_group = {CARD_GROUP_SQL}"  # noqa: S608
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("ALTER TABLE journal_entries DISABLE TRIGGER journal_entries_append_only")
+        op.execute(backfill)
+        op.execute("ALTER TABLE journal_entries ENABLE TRIGGER journal_entries_append_only")
+    else:
+        op.execute("DROP TRIGGER journal_entries_no_update")
+        op.execute(backfill)
+        op.execute(
+            "CREATE TRIGGER journal_entries_no_update BEFORE UPDATE ON journal_entries "
+            "BEGIN SELECT RAISE(ABORT, 'journal_entries is append-only: UPDATE refused'); END"
+        )
     op.create_table(
         "settlement_settings",
         sa.Column("merchant_no", sa.String(length=15), nullable=False),
