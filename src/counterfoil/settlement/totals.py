@@ -12,9 +12,10 @@ How the sums are made depends on the database, because a day can hold a million
 entries. PostgreSQL sums with one GROUP BY (a hash aggregate). SQLite has no hash
 aggregate: a GROUP BY over a million rows sorts them, which takes seconds. So on SQLite
 a day of more than ``SMALL_DAY`` entries is summed otherwise: the distinct (terminal,
-channel, type, card group, kind, currency) present are found by seeks into the covering
-index ``ix_journal_settlement`` (a loose index scan), and each is summed over its time
-range in the index: a seek and a sequential read, no sort and no per-row expression.
+channel, type, card group, kind, currency) present are read from the covering index
+``ix_journal_settlement`` (SQLite skips from one to the next), and each is summed over
+its time range in the index: a seek and a sequential read, no sort and no per-row
+expression.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, literal, select
+from sqlalchemy import Connection, and_, func, select
 
 from counterfoil.store.schema import journal_entries
 
@@ -104,43 +105,23 @@ def _equal(column: Any, value: str | None) -> Any:
     return column.is_(None) if value is None else column == value
 
 
-def _distinct(conn: Connection, column: Any, prefix: list[Any]) -> list[str | None]:
-    """The values of ``column`` under the equality ``prefix`` of the index, by seeks (a
-    loose index scan: one look-up per value, however many rows each has)."""
-    found: list[str | None] = []
-    last: str | None = None
-    while True:
-        condition = and_(*prefix, column > last) if last is not None else and_(*prefix)
-        value = conn.execute(select(func.min(column)).where(condition)).scalar()
-        if value is None:
-            break
-        found.append(value)
-        last = value
-    if conn.execute(select(literal(1)).where(and_(*prefix, column.is_(None))).limit(1)).first():
-        found.append(None)
-    return found
-
-
-#: The index's equality prefix after the merchant, walked level by level.
+#: The index's equality prefix after the merchant: one sum for each combination present.
 _LEVELS = (j.terminal_id, j.channel, j.type, j.card_group, j.kind, j.currency)
 
 
 def _seeks(
     conn: Connection, merchant_no: str, window: list[Any], terminal: str | None
 ) -> Iterator[Total]:
-    def walk(level: int, prefix: list[Any], values: tuple[str | None, ...]) -> Iterator[Total]:
-        if level == len(_LEVELS):
-            yield from _leaf(conn, [*window, *prefix[1:]], values)
-            return
-        column = _LEVELS[level]
-        if level == 0 and terminal is not None:
-            found: list[str | None] = [terminal]
-        else:
-            found = _distinct(conn, column, prefix)
-        for value in found:
-            yield from walk(level + 1, [*prefix, _equal(column, value)], (*values, value))
-
-    yield from walk(0, [j.merchant_no == merchant_no], ())
+    """The combinations the merchant's journal holds come from one DISTINCT over the
+    index's prefix (SQLite skips from one to the next); each is then summed over the
+    day's time range, read from the index alone."""
+    prefix = [j.merchant_no == merchant_no]
+    if terminal is not None:
+        prefix.append(j.terminal_id == terminal)
+    combinations = conn.execute(select(*_LEVELS).where(*prefix).distinct()).all()
+    for values in combinations:
+        where = [*window, *(_equal(c, v) for c, v in zip(_LEVELS, values, strict=True))]
+        yield from _leaf(conn, where, tuple(values))
 
 
 def _leaf(conn: Connection, where: list[Any], values: tuple[str | None, ...]) -> Iterator[Total]:
