@@ -232,9 +232,12 @@ def main() -> None:
                 if args.month_rows:
                     found["month"] = bench_month(kind, Path(scratch), server, args.month_rows)
                     print(kind, "month", found["month"], flush=True)
+            # A run of one part keeps the other part's last figures.
+            path = RESULTS / f"settlement-{kind}.json"
+            kept = json.loads(path.read_text()) if path.exists() else {}
             out = io.StringIO()
-            json.dump(found, out, indent=2)
-            (RESULTS / f"settlement-{kind}.json").write_text(out.getvalue() + "\n")
+            json.dump(kept | found, out, indent=2)
+            path.write_text(out.getvalue() + "\n")
         finally:
             if server is not None:
                 server.cleanup()

@@ -1,8 +1,10 @@
 """Entry bodies: the fast assembly of a transaction body is exactly its RFC 8785 form."""
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import orjson
+import pytest
 import rfc8785
 from hypothesis import given
 from hypothesis import strategies as st
@@ -59,3 +61,19 @@ def test_assembled_body_equals_its_canonical_form(
     )
     assert assembled == canonical_bytes(body) == rfc8785.dumps(body)
     assert orjson.loads(assembled) == body
+
+
+def test_no_card_key_is_made_where_the_signing_keys_are_missing(tmp_path: Path) -> None:
+    """A store restored without its keys must not make a new card key quietly: the card
+    look-ups of the entries already written would silently find nothing."""
+    from counterfoil.core.errors import NotFound
+    from counterfoil.journal.keys import KeyStore
+
+    keys = KeyStore(tmp_path / "keys")
+    with pytest.raises(NotFound, match="encrypted backup"):
+        keys.hmac_key("102310048993424")
+    assert not (tmp_path / "keys" / "102310048993424" / "card-hmac.key").exists()
+    keys.generate("102310048993424")
+    first = keys.hmac_key("102310048993424")
+    assert len(first) == 32
+    assert KeyStore(tmp_path / "keys").hmac_key("102310048993424") == first

@@ -22,6 +22,7 @@ from counterfoil.api import (
     errors,
     incidents,
     ops,
+    payouts,
     receipts,
     reconcile,
     session,
@@ -62,6 +63,7 @@ def create_app(
     )
     app.state.cf = cf
     errors.install(app, pages=web.error_page)
+    ops.install(app)  # metrics middleware; a database down or full answers 503
     app.include_router(transactions.router)
     app.include_router(session.router)
     app.include_router(statements.router)
@@ -69,7 +71,7 @@ def create_app(
     app.include_router(incidents.router)
     app.include_router(audit.router)
     app.include_router(admin.router)
-    for module in (settlement, batch, reconcile, cases, ops):
+    for module in (settlement, batch, reconcile, cases, ops, payouts):
         app.include_router(module.router)
     web.install(app)
 

@@ -55,6 +55,8 @@ def serve(
     import uvicorn
 
     from counterfoil.api.app import create_app
+    from counterfoil.backup.schedule import start_schedule
+    from counterfoil.observe.logs import setup_logging
 
     cf = Counterfoil.open()
     console.print(
@@ -64,8 +66,14 @@ def serve(
             port=port,
         )
     )
+    setup_logging()  # JSON lines on standard error, card numbers masked
+    schedule = start_schedule(cf)  # COUNTERFOIL_BACKUP_EVERY: backups while serving
     uvicorn.run(
-        create_app(cf, workers=workers), host=host, port=port, log_level="warning", access_log=False
+        create_app(cf, workers=workers, on_close=schedule.stop if schedule else None),
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
     )
 
 
@@ -82,8 +90,12 @@ def demo(
         result = load_demo(cf, seed=seed, days=days, progress=lambda done, _total: tick(done))
     people = demo_users(cf, result["merchants"])
     logins = _remember_logins(cf, result.get("tokens", {}), people)
+    from counterfoil.demo.story import tell_story
+
+    story = tell_story(cf, result)
     cf.close()
     result["logins_file"] = str(logins)
+    result["story"] = story
     if as_json:
         print_json(result)
     else:
@@ -92,6 +104,19 @@ def demo(
                 _("demo loaded: {recorded} transactions for {merchants} merchants"),
                 recorded=result["recorded"],
                 merchants=len(result["merchants"]),
+            )
+        )
+        console.print(
+            translate(
+                _(
+                    "demo story: {batches} batch closes ({unbalanced} not balanced), "
+                    "{days} days closed, {runs} reconciliations of {lines} statement lines"
+                ),
+                batches=story["batch_closes"],
+                unbalanced=story["unbalanced"],
+                days=story["days_closed"],
+                runs=story["reconciliations"],
+                lines=story["statement_lines"],
             )
         )
 

@@ -15,6 +15,7 @@ from counterfoil.cli import (
     documents,
     incidents,
     journal,
+    payouts,
     reconcile,
     settlement,
     statements,
@@ -77,7 +78,7 @@ app.add_typer(admin.fees, name="fees")
 app.add_typer(journal.keys, name="keys")
 app.add_typer(journal.checkpoint, name="checkpoint")
 app.add_typer(journal.transactions, name="transactions")
-for module in (settlement, batch, reconcile, cases, backup):
+for module in (settlement, batch, reconcile, cases, backup, payouts):
     module.register(app)
 
 

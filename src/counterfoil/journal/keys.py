@@ -140,11 +140,23 @@ class KeyStore:
         return [signature for part in parts for signature in part]
 
     def hmac_key(self, merchant_no: str) -> bytes:
-        """The merchant's key for card-number HMACs, made on first use."""
+        """The merchant's key for card-number HMACs, made on first use.
+
+        Only where the merchant's signing keys are: a store restored from a backup
+        without its keys must not quietly make a new card key, under which the card
+        look-ups of every entry already written would find nothing."""
         key = self._hmac.get(merchant_no)
         if key is None:
             path = self._dir(merchant_no) / "card-hmac.key"
             if not path.exists():
+                if not any(self._dir(merchant_no).glob("*.ed25519")):
+                    raise NotFound(
+                        _(
+                            "the card key of merchant {merchant_no} is not in this store's "
+                            "key directory: restore it from an encrypted backup"
+                        ),
+                        merchant_no=merchant_no,
+                    )
                 with contextlib.suppress(FileExistsError):
                     _write_secret(path, secrets.token_hex(32).encode())
             key = bytes.fromhex(path.read_text().strip())

@@ -1,0 +1,1 @@
+"""Operations: Prometheus metrics (``metrics.py``) and structured logs (``logs.py``)."""

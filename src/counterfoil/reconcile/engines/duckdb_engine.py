@@ -1,0 +1,151 @@
+"""The embedded engine: DuckDB, in process, spilling to disk when the data is large.
+
+The staged files are read with DuckDB's own CSV reader (no extension is loaded: the
+reader is built in), the passes run as ``INSERT INTO pairs SELECT …``, and the results
+are read back in batches. ``memory_limit`` bounds DuckDB's memory; past it, DuckDB
+spills to ``temp_directory`` (out-of-core), which is the run's staging folder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from counterfoil.reconcile import passes
+from counterfoil.reconcile.engines.base import OutcomeRow, Staged
+from counterfoil.reconcile.model import (
+    DECISION_COLUMNS,
+    ENTRY_COLUMNS,
+    LINE_COLUMNS,
+    SEPARATOR,
+)
+
+MAX_ROUNDS = 4  # a pass runs again on what it left, while it pairs more
+
+
+def _read(path: Path, columns: tuple[tuple[str, str], ...]) -> str:
+    names = ", ".join(f"'{name}': '{kind}'" for name, kind in columns)
+    return (
+        f"SELECT * FROM read_csv('{path.as_posix()}', delim='{SEPARATOR}', header=false, "  # noqa: S608
+        f"quote='', escape='', nullstr='', auto_detect=false, columns={{{names}}})"
+    )
+
+
+class DuckDBEngine:
+    name = "duckdb"
+
+    def __init__(self, *, memory_limit: str = "1GB", threads: int | None = None) -> None:
+        self.memory_limit = memory_limit
+        self.threads = threads
+
+    def run(self, staged: Staged) -> DuckDBResult:
+        config: dict[str, Any] = {
+            "memory_limit": self.memory_limit,
+            "temp_directory": str(staged.folder / "spill"),
+            "autoinstall_known_extensions": False,
+            "autoload_known_extensions": False,
+            "preserve_insertion_order": False,
+        }
+        if self.threads:
+            config["threads"] = self.threads
+        con = duckdb.connect(":memory:", config=config)
+        try:
+            self._load(con, staged)
+            counts = self._pair(con)
+            con.execute(f"CREATE TABLE results AS {passes.RESULTS}")
+        except BaseException:
+            con.close()
+            raise
+        return DuckDBResult(con, counts)
+
+    @staticmethod
+    def _load(con: duckdb.DuckDBPyConnection, staged: Staged) -> None:
+        con.execute(f"CREATE TABLE entries AS {_read(staged.entries, ENTRY_COLUMNS)}")
+        con.execute(f"CREATE TABLE lines AS {_read(staged.lines, LINE_COLUMNS)}")
+        con.execute(f"CREATE TABLE decisions AS {_read(staged.decisions, DECISION_COLUMNS)}")
+        con.execute(
+            "CREATE TABLE forbidden AS SELECT eid, lid FROM decisions WHERE action = 'unmatch'"
+        )
+        con.execute(
+            "CREATE TABLE tolerances (src VARCHAR, amount BIGINT, time_window BIGINT, "
+            "settlement_window BIGINT)"
+        )
+        con.executemany(
+            "INSERT INTO tolerances VALUES (?, ?, ?, ?)",
+            [(t.source, t.amount, t.time_window, t.settlement_window) for t in staged.tolerances],
+        )
+        con.execute(
+            "CREATE TABLE params AS SELECT CAST(? AS BIGINT) AS day_start, "
+            "CAST(? AS BIGINT) AS day_end",
+            [staged.day_start, staged.day_end],
+        )
+        con.execute("CREATE TABLE pairs (eid BIGINT, lid BIGINT, pass VARCHAR)")
+
+    @staticmethod
+    def _pair(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+        """Each pass over what is still open; the open sets shrink as pairs are made
+        (the same as ``passes.OPEN_ENTRIES``/``OPEN_LINES`` before each pass, without
+        reading every pair made so far again)."""
+        counts: dict[str, int] = {}
+        con.execute(f"CREATE TABLE e_open AS {passes.OPEN_ENTRIES}")
+        con.execute(f"CREATE TABLE l_open AS {passes.OPEN_LINES}")
+        for step in passes.PASSES:
+            made = 0
+            for _round in range(MAX_ROUNDS if step.repeat else 1):
+                con.execute(f"CREATE OR REPLACE TABLE new_pairs AS {step.sql}")
+                added = _count(con, "new_pairs")
+                if added == 0:
+                    break
+                made += added
+                con.execute("INSERT INTO pairs SELECT eid, lid, pass FROM new_pairs")
+                con.execute(
+                    "CREATE OR REPLACE TABLE e_open AS SELECT * FROM e_open e "
+                    "WHERE NOT EXISTS (SELECT 1 FROM new_pairs p WHERE p.eid = e.eid)"
+                )
+                con.execute(
+                    "CREATE OR REPLACE TABLE l_open AS SELECT * FROM l_open l "
+                    "WHERE NOT EXISTS (SELECT 1 FROM new_pairs p WHERE p.lid = l.lid)"
+                )
+            counts[step.name] = made
+        return counts
+
+
+def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    row = con.execute(f"SELECT COUNT(*) FROM {table}").fetchone()  # noqa: S608
+    return int(row[0]) if row else 0
+
+
+class DuckDBResult:
+    def __init__(self, con: duckdb.DuckDBPyConnection, counts: dict[str, int]) -> None:
+        self.con = con
+        self.counts = counts
+
+    def outcomes(self, size: int = 100_000) -> Iterator[list[OutcomeRow]]:
+        cursor = self.con.cursor()
+        cursor.execute("SELECT eid, lid, pass, outcome FROM results")
+        while True:
+            batch = cursor.fetchmany(size)
+            if not batch:
+                break
+            yield batch
+        cursor.close()
+
+    def details(self) -> list[tuple[Any, ...]]:
+        return self.con.execute(passes.DETAILS).fetchall()
+
+    def summary(self) -> list[tuple[str, str, int, int]]:
+        rows = self.con.execute(passes.SUMMARY).fetchall()
+        return [(str(s), str(o), int(n), int(a or 0)) for s, o, n, a in rows]
+
+    def totals(self) -> list[tuple[str, str, int, int]]:
+        rows = self.con.execute(passes.TOTALS).fetchall()
+        return [(str(s), str(w), int(n), int(a or 0)) for s, w, n, a in rows]
+
+    def pass_counts(self) -> dict[str, int]:
+        return dict(self.counts)
+
+    def close(self) -> None:
+        self.con.close()

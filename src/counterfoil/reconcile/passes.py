@@ -1,0 +1,236 @@
+"""The passes, as SQL that DuckDB and Spark SQL both run, over the staged tables.
+
+Tables every engine provides: ``entries`` and ``lines`` (``model.ENTRY_COLUMNS``,
+``model.LINE_COLUMNS``), ``tolerances`` (one row per source), ``params`` (one row:
+``day_start``, ``day_end``, epoch seconds), ``decisions`` (people's latest word per pair)
+and ``forbidden`` (the pairs people unmatched). Before each pass the engine materialises
+``e_open`` and ``l_open`` (``OPEN_ENTRIES``, ``OPEN_LINES``: what no pass has paired yet)
+and appends the pass's rows to ``pairs (eid, lid, pass)``. That append is the one thing
+an engine does its own way (DuckDB: ``INSERT``; Spark: a union of DataFrames).
+
+Every pass has the same shape — a query over the open records that yields new pairs —
+so a new rule is a new pass, not a new branch in an old one. One-to-one passes keep a
+pair only when each side is the other's best candidate (closest in time, then the lowest
+sequence or line): each record is used once, and the outcome does not depend on the
+order rows arrive in. Then ``RESULTS`` gives every record its one outcome.
+
+Only ANSI SQL is used: CTEs, joins, ``ROW_NUMBER() OVER``, ``NOT EXISTS``, ``CASE``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+OPEN_ENTRIES: Final = (
+    "SELECT e.* FROM entries e WHERE NOT EXISTS (SELECT 1 FROM pairs p WHERE p.eid = e.eid)"
+)
+OPEN_LINES: Final = (
+    "SELECT l.* FROM lines l WHERE NOT EXISTS (SELECT 1 FROM pairs p WHERE p.lid = l.lid)"
+)
+
+#: The tail every one-to-one pass shares: mutual best candidates only.
+_MUTUAL_BEST = """
+), ranked AS (
+    SELECT eid, lid,
+        ROW_NUMBER() OVER (PARTITION BY eid ORDER BY gap, lid) AS rank_e,
+        ROW_NUMBER() OVER (PARTITION BY lid ORDER BY gap, eid) AS rank_l
+    FROM candidates
+)
+SELECT eid, lid, '{name}' AS pass FROM ranked WHERE rank_e = 1 AND rank_l = 1
+"""
+
+
+def _one_to_one(name: str, on: str, where: str = "") -> str:
+    head = f"""
+WITH candidates AS (
+    SELECT e.eid AS eid, l.lid AS lid, ABS(e.ts - l.ts) AS gap
+    FROM e_open e
+    JOIN l_open l ON {on}
+    JOIN tolerances t ON t.src = l.src
+    WHERE e.src = l.src {where}
+      AND NOT EXISTS (SELECT 1 FROM forbidden f WHERE f.eid = e.eid AND f.lid = l.lid)"""  # noqa: S608
+    return _best_of(name, head)
+
+
+def _best_of(name: str, candidates: str) -> str:
+    """``candidates`` (an unfinished CTE of eid, lid, gap) kept where each is the other's best."""
+    return candidates + _MUTUAL_BEST.format(name=name)
+
+
+@dataclass(frozen=True, slots=True)
+class Pass:
+    name: str
+    sql: str
+    repeat: bool = True  # run again on what is left until it pairs nothing more
+
+
+#: In order. ``split`` comes before the one-to-one exact pass so that a transaction
+#: settled in two lines (or two refunds settled in one) is not taken for a wrong amount.
+PASSES: Final = (
+    Pass(
+        "manual",
+        _best_of(
+            "manual",
+            """
+WITH candidates AS (
+    SELECT e.eid AS eid, l.lid AS lid, ABS(e.ts - l.ts) AS gap
+    FROM decisions d
+    JOIN e_open e ON e.eid = d.eid
+    JOIN l_open l ON l.lid = d.lid
+    WHERE d.action = 'match'""",
+        ),
+        repeat=False,
+    ),
+    Pass(
+        "split",
+        """
+WITH eg AS (
+    SELECT src, k1, COUNT(*) AS n, SUM(amount) AS total
+    FROM e_open WHERE k1 IS NOT NULL GROUP BY src, k1
+), lg AS (
+    SELECT src, k1, COUNT(*) AS n, SUM(amount) AS total
+    FROM l_open WHERE k1 IS NOT NULL GROUP BY src, k1
+), g AS (
+    SELECT eg.src AS src, eg.k1 AS k1
+    FROM eg
+    JOIN lg ON lg.src = eg.src AND lg.k1 = eg.k1
+    JOIN tolerances t ON t.src = eg.src
+    WHERE (eg.n = 1 OR lg.n = 1) AND eg.n + lg.n > 2 AND ABS(eg.total - lg.total) <= t.amount
+)
+SELECT e.eid AS eid, l.lid AS lid, 'split' AS pass
+FROM g
+JOIN e_open e ON e.src = g.src AND e.k1 = g.k1
+JOIN l_open l ON l.src = g.src AND l.k1 = g.k1
+""",
+        repeat=False,
+    ),
+    Pass("exact", _one_to_one("exact", "l.k1 = e.k1")),
+    Pass("platform", _one_to_one("platform", "l.k2 = e.k1")),
+    Pass(
+        "composite",
+        _one_to_one(
+            "composite",
+            "l.terminal_id = e.terminal_id AND l.trace_no = e.trace_no",
+            "AND ABS(e.ts - l.ts) <= 86400",
+        ),
+    ),
+    Pass(
+        "tolerant",
+        _one_to_one(
+            "tolerant",
+            "l.last4 = e.last4",
+            "AND ABS(e.amount - l.amount) <= t.amount AND ABS(e.ts - l.ts) <= t.time_window",
+        ),
+    ),
+)
+
+#: Every record's one outcome: (eid, lid, pass, outcome). A pair is one row; a split
+#: group one row per (entry, line) of the group; a record left alone, one row with the
+#: other side NULL. Entries voided or reversed and found on no line, and lines outside
+#: the day (looked at only in case they pair with one of its entries) are set aside:
+#: they are not this day's to reconcile.
+RESULTS: Final = """
+WITH paired_e AS (
+    SELECT DISTINCT eid FROM pairs
+), paired_l AS (
+    SELECT DISTINCT lid FROM pairs
+), ek AS (
+    SELECT e.k1 AS k1, MIN(e.eid) AS first_id,
+        MAX(CASE WHEN p.eid IS NULL THEN 0 ELSE 1 END) AS any_paired
+    FROM entries e LEFT JOIN paired_e p ON p.eid = e.eid
+    WHERE e.k1 IS NOT NULL GROUP BY e.k1
+), lk AS (
+    SELECT l.k1 AS k1, MIN(l.lid) AS first_id,
+        MAX(CASE WHEN p.lid IS NULL THEN 0 ELSE 1 END) AS any_paired
+    FROM lines l LEFT JOIN paired_l p ON p.lid = l.lid
+    WHERE l.k1 IS NOT NULL GROUP BY l.k1
+)
+SELECT p.eid AS eid, p.lid AS lid, p.pass AS pass,
+    CASE
+        WHEN p.pass IN ('manual', 'split') THEN 'matched'
+        WHEN l.status = 'pending' THEN 'pending'
+        WHEN e.kind <> l.kind THEN 'type_mismatch'
+        WHEN e.status <> l.status THEN 'status_mismatch'
+        WHEN ABS(e.amount - l.amount) > t.amount THEN 'amount_mismatch'
+        WHEN e.fee IS NOT NULL AND l.fee IS NOT NULL AND ABS(e.fee - l.fee) > t.amount
+            THEN 'fee_mismatch'
+        ELSE 'matched'
+    END AS outcome
+FROM pairs p
+JOIN entries e ON e.eid = p.eid
+JOIN lines l ON l.lid = p.lid
+JOIN tolerances t ON t.src = l.src
+UNION ALL
+SELECT e.eid AS eid, CAST(NULL AS BIGINT) AS lid, 'none' AS pass,
+    CASE
+        WHEN ek.any_paired = 1 OR ek.first_id < e.eid THEN 'duplicate'
+        WHEN e.ts >= pr.day_end - t.settlement_window THEN 'pending'
+        ELSE 'missing_in_statement'
+    END AS outcome
+FROM entries e
+CROSS JOIN params pr
+JOIN tolerances t ON t.src = e.src
+LEFT JOIN ek ON ek.k1 = e.k1
+WHERE e.status <> 'revoked'
+  AND NOT EXISTS (SELECT 1 FROM paired_e p WHERE p.eid = e.eid)
+UNION ALL
+SELECT CAST(NULL AS BIGINT) AS eid, l.lid AS lid, 'none' AS pass,
+    CASE
+        WHEN lk.any_paired = 1 OR lk.first_id < l.lid THEN 'duplicate'
+        WHEN l.status = 'pending' THEN 'pending'
+        ELSE 'missing_in_journal'
+    END AS outcome
+FROM lines l
+CROSS JOIN params pr
+LEFT JOIN lk ON lk.k1 = l.k1
+WHERE l.ts >= pr.day_start AND l.ts < pr.day_end
+  AND NOT EXISTS (SELECT 1 FROM paired_l p WHERE p.lid = l.lid)
+"""
+
+#: Per side and outcome: how many records, how much money (each record counted once).
+SUMMARY: Final = """
+SELECT 'journal' AS side, x.outcome AS outcome, COUNT(*) AS n, SUM(e.amount) AS amount
+FROM (SELECT DISTINCT eid, outcome FROM results WHERE eid IS NOT NULL) x
+JOIN entries e ON e.eid = x.eid
+GROUP BY x.outcome
+UNION ALL
+SELECT 'statement' AS side, x.outcome AS outcome, COUNT(*) AS n, SUM(l.amount) AS amount
+FROM (SELECT DISTINCT lid, outcome FROM results WHERE lid IS NOT NULL) x
+JOIN lines l ON l.lid = x.lid
+GROUP BY x.outcome
+"""
+
+#: What came in, per side, and what was set aside (see ``RESULTS``).
+TOTALS: Final = """
+SELECT 'journal' AS side, 'staged' AS what, COUNT(*) AS n, SUM(amount) AS amount FROM entries
+UNION ALL
+SELECT 'statement', 'staged', COUNT(*), SUM(amount) FROM lines
+UNION ALL
+SELECT 'journal', 'set_aside', COUNT(*), SUM(e.amount) FROM entries e
+WHERE e.status = 'revoked' AND NOT EXISTS (SELECT 1 FROM pairs p WHERE p.eid = e.eid)
+UNION ALL
+SELECT 'statement', 'set_aside', COUNT(*), SUM(l.amount) FROM lines l CROSS JOIN params pr
+WHERE (l.ts < pr.day_start OR l.ts >= pr.day_end)
+  AND NOT EXISTS (SELECT 1 FROM pairs p WHERE p.lid = l.lid)
+"""
+
+#: The breaks with what explaining them needs.
+DETAILS: Final = """
+SELECT r.eid, r.lid, r.pass, r.outcome,
+    e.k1, e.terminal_id, e.trace_no, e.kind, e.amount, e.fee, e.status, e.ts, e.last4,
+    l.k1, l.k2, l.terminal_id, l.trace_no, l.kind, l.amount, l.fee, l.status, l.ts, l.last4,
+    COALESCE(l.src, e.src)
+FROM results r
+LEFT JOIN entries e ON e.eid = r.eid
+LEFT JOIN lines l ON l.lid = r.lid
+WHERE r.outcome NOT IN ('matched', 'pending')
+ORDER BY COALESCE(r.eid, 0), COALESCE(r.lid, 0)
+"""
+DETAIL_FIELDS: Final = (
+    "eid", "lid", "pass", "outcome",
+    "e_k1", "e_terminal_id", "e_trace_no", "e_kind", "e_amount", "e_fee", "e_status", "e_ts",
+    "e_last4",
+    "l_k1", "l_k2", "l_terminal_id", "l_trace_no", "l_kind", "l_amount", "l_fee", "l_status",
+    "l_ts", "l_last4", "src",
+)  # fmt: skip

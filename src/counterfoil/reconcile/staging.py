@@ -1,0 +1,264 @@
+"""Copying a run's entries and lines out of the store into the engines' staged files.
+
+The database does the work: on SQLite each row is built as one text (fields joined by
+``model.SEPARATOR``) by SQLite itself, on PostgreSQL by ``COPY … TO STDOUT``; Python
+only moves the bytes to a file. The same column expressions serve both, so the staged
+rows cannot differ by database. What is staged:
+
+* entries: the merchant's journal entries (transactions and recovered ones) of the
+  sale, completion and refund types, in the window, of the source's channels; a
+  voided or reversed one is staged as ``revoked`` (a void itself settles nothing: the
+  acquirer lists neither it nor the sale it cancels).
+* lines: the merchant's statement lines of transaction sources (bank and fund-flow
+  files belong to the payout level) in the window widened by the time tolerance, each
+  counted once (``duplicate_of`` set: an earlier file already brought it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+
+from counterfoil.core.times import sqlite_text
+from counterfoil.reconcile.engines.base import Staged
+from counterfoil.reconcile.model import (
+    CHANNEL_SOURCE,
+    LINE_BASE,
+    QR_CHANNELS,
+    SEPARATOR,
+    SOURCE_CHANNELS,
+    Tolerance,
+)
+
+
+def _quoted(values: Iterable[str]) -> str:
+    return ", ".join(f"'{v}'" for v in values)  # our own constants only
+
+
+_SOURCE_OF = (
+    "CASE j.channel "
+    + " ".join(f"WHEN '{c}' THEN '{s}'" for c, s in sorted(CHANNEL_SOURCE.items()))
+    + " END"
+)
+_QR = _quoted(sorted(QR_CHANNELS))
+_NEGATIVE = "('refund', 'void')"
+
+ENTRY_EXPRESSIONS: tuple[str, ...] = (
+    "j.seq",
+    _SOURCE_OF,
+    f"CASE WHEN j.channel IN ({_QR}) AND j.order_no IS NOT NULL THEN 'O:' || j.order_no "
+    "WHEN j.rrn IS NOT NULL THEN 'R:' || j.rrn "
+    "WHEN j.order_no IS NOT NULL THEN 'O:' || j.order_no END",
+    "j.terminal_id",
+    "j.trace_no",
+    f"CASE WHEN j.type IN {_NEGATIVE} THEN 'refund' ELSE 'sale' END",
+    f"CASE WHEN j.type IN {_NEGATIVE} THEN -j.amount ELSE j.amount END",
+    "j.fee",
+    "j.card_last4",
+    "{epoch_j}",
+    "CASE WHEN s.status IN ('voided', 'reversed') THEN 'revoked' ELSE 'success' END",
+)
+LINE_EXPRESSIONS: tuple[str, ...] = (
+    f"l.import_id * {LINE_BASE} + l.line_no",
+    "l.source",
+    "CASE WHEN l.rrn IS NOT NULL THEN 'R:' || l.rrn "
+    "WHEN l.order_no IS NOT NULL THEN 'O:' || l.order_no END",
+    "CASE WHEN l.platform_id IS NOT NULL THEN 'O:' || l.platform_id END",
+    "l.terminal_id",
+    "l.trace_no",
+    f"CASE WHEN l.txn_type IN {_NEGATIVE} THEN 'refund' "
+    "WHEN l.txn_type IN ('sale', 'completion') THEN 'sale' ELSE l.txn_type END",
+    "l.amount",
+    "l.fee",
+    "l.card_last4",
+    "{epoch_l}",
+    "CASE WHEN l.status IN ('success', 'booked') THEN 'success' "
+    "WHEN l.status = 'pending' THEN 'pending' ELSE 'revoked' END",
+)
+_EPOCH = {
+    "sqlite": "unixepoch({column})",
+    "postgresql": "CAST(FLOOR(EXTRACT(EPOCH FROM {column})) AS BIGINT)",
+}
+_MARK = {"sqlite": "?", "postgresql": "%s"}
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """What a run stages: the merchant, the time span, the sources, maybe one import."""
+
+    merchant_no: str
+    start: datetime  # UTC, inclusive
+    end: datetime  # UTC, exclusive
+    sources: tuple[str, ...]
+    import_id: int | None = None
+    margin: int = 0  # seconds either side of the span in which lines are still looked at
+
+
+def _select(dialect: str, expressions: Sequence[str], tail: str) -> str:
+    epochs = {
+        "epoch_j": _EPOCH[dialect].format(column="j.terminal_time"),
+        "epoch_l": _EPOCH[dialect].format(column="l.occurred_at"),
+    }
+    columns = [e.format(**epochs) for e in expressions]
+    if dialect == "sqlite":
+        sep = f" || char({ord(SEPARATOR)}) || "
+        body = sep.join(f"COALESCE(CAST({c} AS TEXT), '')" for c in columns)
+        return f"SELECT {body} {tail}"
+    return f"SELECT {', '.join(columns)} {tail}"
+
+
+def _entries_query(dialect: str, window: Window, scan: bool = False) -> tuple[str, list[Any]]:
+    """``scan``: read the table in order (SQLite) rather than through the time index,
+    whose rows come in time order, each from another page: for a day that is much of
+    the journal, reading every page once is the faster way."""
+    m = _MARK[dialect]
+    channels = [c for s in window.sources for c in SOURCE_CHANNELS.get(s, ())]
+    table = "journal_entries j NOT INDEXED" if scan and dialect == "sqlite" else "journal_entries j"
+    tail = (
+        f"FROM {table} LEFT JOIN entry_state s "
+        "ON s.merchant_no = j.merchant_no AND s.seq = j.seq "
+        f"WHERE j.merchant_no = {m} AND j.kind IN ('transaction', 'recovered') "
+        "AND j.type IN ('sale', 'completion', 'refund') "
+        f"AND j.terminal_time >= {m} AND j.terminal_time < {m} "
+        f"AND j.channel IN ({_quoted(channels)})"
+    )
+    return _select(dialect, ENTRY_EXPRESSIONS, tail), [
+        window.merchant_no,
+        _at(dialect, window.start),
+        _at(dialect, window.end),
+    ]
+
+
+def _lines_query(dialect: str, window: Window) -> tuple[str, list[Any]]:
+    m = _MARK[dialect]
+    tail = (
+        "FROM statement_lines l JOIN statement_imports i ON i.id = l.import_id "
+        "WHERE l.duplicate_of IS NULL "
+        f"AND l.source IN ({_quoted(window.sources)}) "
+    )
+    params: list[Any] = []
+    if window.import_id is not None:
+        tail += f"AND l.import_id = {m}"
+        params.append(window.import_id)
+    else:
+        tail += (
+            f"AND (i.merchant_no = {m} OR (i.merchant_no IS NULL AND l.merchant_no = {m})) "
+            f"AND l.occurred_at >= {m} AND l.occurred_at < {m}"
+        )
+        from datetime import timedelta
+
+        margin = timedelta(seconds=window.margin)
+        params += [
+            window.merchant_no,
+            window.merchant_no,
+            _at(dialect, window.start - margin),
+            _at(dialect, window.end + margin),
+        ]
+    return _select(dialect, LINE_EXPRESSIONS, tail), params
+
+
+def _at(dialect: str, moment: datetime) -> Any:
+    return sqlite_text(moment) if dialect == "sqlite" else moment
+
+
+def _write(conn: Connection, sql: str, params: list[Any], path: Path) -> int:
+    """Run the staging query into ``path``; how many rows."""
+    dialect = conn.dialect.name
+    count = 0
+    with path.open("wb") as out:
+        if dialect == "sqlite":
+            driver = conn.connection.driver_connection  # plain tuples: no result wrapping
+            assert driver is not None
+            cursor = driver.execute(sql, tuple(params))
+            while True:
+                rows = cursor.fetchmany(50_000)
+                if not rows:
+                    break
+                count += len(rows)
+                out.write("\n".join(r[0] for r in rows).encode())
+                out.write(b"\n")
+            return count
+        from psycopg import sql as pgsql
+
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        copy = pgsql.SQL("COPY ({}) TO STDOUT (FORMAT text, DELIMITER E'\\x1f', NULL '')").format(
+            pgsql.SQL(sql)
+        )  # our own text: no user input
+        with driver.cursor() as cursor, cursor.copy(copy, params) as stream:
+            for block in stream:
+                out.write(block)
+                count += bytes(block).count(b"\n")
+    return count
+
+
+def _day_is_most(engine: Engine, window: Window) -> bool:
+    """Whether the window holds a quarter or more of the merchant's journal (SQLite: the
+    count reads the time index alone)."""
+    with engine.connect() as conn:
+        day = conn.exec_driver_sql(
+            "SELECT count(*) FROM journal_entries INDEXED BY ix_journal_time "
+            "WHERE merchant_no = ? AND terminal_time >= ? AND terminal_time < ?",
+            (window.merchant_no, _at("sqlite", window.start), _at("sqlite", window.end)),
+        ).scalar_one()
+        total = conn.exec_driver_sql(
+            "SELECT seq FROM chain_heads WHERE chain = ?", (window.merchant_no,)
+        ).scalar()
+    if total is None:
+        return False
+    return int(day) * 4 >= int(total)
+
+
+def stage(
+    engine: Engine,
+    window: Window,
+    folder: Path,
+    tolerances: Sequence[Tolerance],
+    decisions: Sequence[tuple[int, int, str]],
+) -> Staged:
+    """Write the run's staged files into ``folder``; the ``Staged`` that names them.
+
+    On PostgreSQL entries and lines are copied at once, each on a connection of its own
+    (the server does the work); on SQLite one after the other (each row passes through
+    Python, and two threads contending for the interpreter took longer than one)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    dialect = engine.dialect.name
+    entries, lines, chosen = folder / "entries.tsv", folder / "lines.tsv", folder / "decisions.tsv"
+
+    def copy(query: tuple[str, list[Any]], path: Path) -> int:
+        with engine.connect() as conn:
+            return _write(conn, *query, path)
+
+    if dialect == "sqlite":
+        scan = _day_is_most(engine, window)
+        n_entries = copy(_entries_query(dialect, window, scan), entries)
+        n_lines = copy(_lines_query(dialect, window), lines)
+    else:
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="staging") as pool:
+            entries_done = pool.submit(copy, _entries_query(dialect, window), entries)
+            lines_done = pool.submit(copy, _lines_query(dialect, window), lines)
+            n_entries, n_lines = entries_done.result(), lines_done.result()
+    chosen.write_text(
+        "".join(f"{e}{SEPARATOR}{lid}{SEPARATOR}{a}\n" for e, lid, a in decisions),
+        encoding="utf-8",
+    )
+    return Staged(
+        folder=folder,
+        entries=entries,
+        lines=lines,
+        decisions=chosen,
+        tolerances=tuple(tolerances),
+        day_start=int(window.start.timestamp()),
+        day_end=int(window.end.timestamp()),
+        counts={"entries": n_entries, "lines": n_lines, "decisions": len(decisions)},
+    )
+
+
+def utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC)

@@ -1,0 +1,271 @@
+"""Reconciliation through the store: a generated day recorded through ingest and stored
+as statement lines, on SQLite and PostgreSQL. Known truth found exactly; re-runs keep
+breaks (never duplicate them); people's decisions survive re-runs; a lost record comes
+back as a recovered entry with a slip; break lists export."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+from openpyxl import load_workbook
+from sqlalchemy import func, select
+
+from counterfoil.core.errors import Conflict, Forbidden, IntegrityFailure, NotFound
+from counterfoil.reconcile import decisions, service, views
+from counterfoil.reconcile.export import export_breaks
+from counterfoil.reconcile.generator import Day, line_rows, make_day, payloads
+from counterfoil.services import certificates, lookups, receipts
+from counterfoil.services import merchants as merchant_svc
+from counterfoil.services.access import Principal
+from counterfoil.services.context import Counterfoil
+from counterfoil.store.reconcile_schema import recon_breaks, recon_outcomes
+from counterfoil.store.schema import audit_log, statement_imports, statement_lines
+from reconcile.recon_helpers import finance, record
+
+MERCHANT = "102310048993424"
+OTHER = "102310048990001"
+DAY = date(2026, 11, 20)
+
+
+def _load(cf: Counterfoil, day: Day, import_id: int = 1) -> None:
+    merchant_svc.add_merchant(cf, day.merchant_no, "对账测试店")
+    results = record(cf, *payloads(day))
+    assert [r.entry["seq"] for r in results[: len(day.entries)] if r.entry] == [
+        e.seq for e in day.entries
+    ]
+
+    def job(conn: Any) -> None:
+        conn.execute(
+            statement_imports.insert().values(
+                id=import_id,
+                sha256=f"{import_id:064d}",
+                file_name="generated.csv",
+                format="unionpay_zm",
+                merchant_no=day.merchant_no,
+                size=0,
+                imported_at=datetime.now(UTC),
+                actor="test",
+                lines=len(day.lines),
+                rejected=0,
+                overlapping=0,
+                balanced=True,
+                checks="[]",
+                info="{}",
+            )
+        )
+        conn.execute(statement_lines.insert(), list(line_rows(day, import_id)))
+
+    cf.write(job)
+
+
+def _by_record(cf: Counterfoil, run_id: int) -> tuple[dict[int, set[str]], dict[int, set[str]]]:
+    o = recon_outcomes.c
+    entries: dict[int, set[str]] = {}
+    lines: dict[int, set[str]] = {}
+    rows = cf.read(
+        lambda conn: conn.execute(
+            select(o.seq, o.line_no, o.outcome).where(o.run_id == run_id)
+        ).all()
+    )
+    for seq, line_no, outcome in rows:
+        if seq is not None:
+            entries.setdefault(seq, set()).add(outcome)
+        if line_no is not None:
+            lines.setdefault(line_no, set()).add(outcome)
+    return entries, lines
+
+
+@pytest.fixture
+def day() -> Day:
+    return make_day(MERCHANT, DAY, 150, break_rate=0.35, seed=11)
+
+
+def test_a_generated_day_is_found_exactly_and_adds_up(cf: Counterfoil, day: Day) -> None:
+    _load(cf, day)
+    run = service.reconcile(cf, finance(MERCHANT), merchant_no=MERCHANT, day=DAY)
+
+    entries, lines = _by_record(cf, run["run_id"])
+    assert {s: o for s, o in day.entry_truth.items() if o != "set_aside"} == {
+        s: next(iter(o)) for s, o in entries.items() if len(o) == 1
+    }
+    assert {n: next(iter(o)) for n, o in lines.items() if len(o) == 1} == day.line_truth
+    for side in ("journal", "statement"):
+        doc = run[side]
+        assert doc["complete"]
+        assert doc["in"]["count"] == sum(v["count"] for v in doc["outcomes"].values())
+        assert doc["in"]["amount"] == sum(v["amount"] for v in doc["outcomes"].values())
+    voided = sum(1 for e in day.entries if e.voided)
+    assert run["journal"]["set_aside"]["count"] == voided
+    breaks = sum(
+        1
+        for o in (*day.entry_truth.values(), *day.line_truth.values())
+        if o not in ("matched", "pending", "set_aside")
+    )
+    # a mismatched pair is one break naming both sides
+    pairs = sum(1 for o in day.entry_truth.values() if o.endswith("_mismatch"))
+    assert run["breaks"]["new"] == breaks - pairs
+
+
+def test_re_running_a_day_keeps_its_breaks_and_resolves_what_was_fixed(
+    cf: Counterfoil, day: Day
+) -> None:
+    _load(cf, day)
+    who = finance(MERCHANT)
+    first = service.reconcile(cf, who, merchant_no=MERCHANT, day=DAY)
+    again = service.reconcile(cf, who, merchant_no=MERCHANT, day=DAY)
+    assert again["breaks"] == {"new": 0, "persisting": first["breaks"]["new"], "resolved": 0}
+    count = cf.read(
+        lambda c: c.execute(select(func.count()).select_from(recon_breaks)).scalar_one()
+    )
+    assert count == first["breaks"]["new"]
+
+    # a lost record comes back: adopt a line missing in the journal
+    lost = next(n for n, o in day.line_truth.items() if o == "missing_in_journal")
+    adopted = decisions.adopt(cf, who, f"1:{lost}", reason="terminal lost power before upload")
+    assert adopted["kind"] == "recovered"
+    with pytest.raises(Conflict):
+        decisions.adopt(cf, who, f"1:{lost}", reason="twice")
+    entry = cf.read(lambda c: lookups.find(c, adopted["entry_id"]))
+    assert entry["kind"] == "recovered"
+    assert entry["remarks"].startswith("RECOVERED from statement")
+    assert entry["recovered_from"]["line_no"] == lost
+    # its stub and a proof of payment can be produced, and both say it was recovered
+    owner = Principal.local("test")
+    slip = receipts.reprint(
+        cf, owner, adopted["entry_id"], copy="merchant", fmt="text80", reason="lost"
+    )
+    assert "RECOVERED" in slip.content.decode()
+    supervisor = Principal(
+        "person", "user:sup", "testclient", role="supervisor", merchants=(MERCHANT,)
+    )
+    proof = certificates.issue(cf, supervisor, adopted["entry_id"], fmt="html", locale="en")
+    assert proof.content
+    assert proof.entry_id == adopted["entry_id"]
+
+    third = service.reconcile(cf, who, merchant_no=MERCHANT, day=DAY)
+    assert third["breaks"]["resolved"] == 1
+    entries, lines = _by_record(cf, third["run_id"])
+    assert lines[lost] == {"matched"}
+    assert entries[adopted["seq"]] == {"matched"}
+    listed = cf.read(lambda c: views.list_breaks(c, who, MERCHANT, status="resolved"))
+    assert [b["line"] for b in listed["items"]] == [f"1:{lost}"]
+
+
+def test_manual_match_and_unmatch_survive_re_runs(cf: Counterfoil, day: Day) -> None:
+    _load(cf, day)
+    who = finance(MERCHANT)
+    service.reconcile(cf, who, merchant_no=MERCHANT, day=DAY)
+    lonely_entry = next(s for s, o in day.entry_truth.items() if o == "missing_in_statement")
+    lonely_line = next(n for n, o in day.line_truth.items() if o == "missing_in_journal")
+    decisions.decide(
+        cf,
+        who,
+        "match",
+        merchant_no=MERCHANT,
+        seq=lonely_entry,
+        line=f"1:{lonely_line}",
+        reason="same customer, acquirer keyed a new RRN",
+    )
+    run = service.reconcile(cf, who, merchant_no=MERCHANT, day=DAY)
+    entries, lines = _by_record(cf, run["run_id"])
+    assert entries[lonely_entry] == lines[lonely_line] == {"matched"}
+    assert run["passes"]["manual"] == 1
+    assert run["breaks"]["resolved"] == 2
+
+    matched = next(
+        s
+        for s, o in day.entry_truth.items()
+        if o == "matched" and not any(e.seq == s and e.channel == "wechat" for e in day.entries)
+    )
+    pair = cf.read(
+        lambda c: c.execute(
+            select(recon_outcomes.c.line_no).where(
+                recon_outcomes.c.run_id == run["run_id"], recon_outcomes.c.seq == matched
+            )
+        ).scalar_one()
+    )
+    decisions.decide(
+        cf,
+        who,
+        "unmatch",
+        merchant_no=MERCHANT,
+        seq=matched,
+        line=f"1:{pair}",
+        reason="wrong pairing",
+    )
+    rerun = service.reconcile(cf, who, merchant_no=MERCHANT, day=DAY)
+    entries, lines = _by_record(cf, rerun["run_id"])
+    assert "matched" not in entries[matched]
+    actions = cf.read(
+        lambda c: [
+            r[0]
+            for r in c.execute(
+                select(audit_log.c.action).where(audit_log.c.action.like("reconcile.%"))
+            )
+        ]
+    )
+    assert {"reconcile.run", "reconcile.match", "reconcile.unmatch"} <= set(actions)
+    with pytest.raises(Conflict):
+        decisions.decide(
+            cf,
+            who,
+            "match",
+            merchant_no=MERCHANT,
+            seq=lonely_entry,
+            line=f"1:{pair}",
+            reason="second",
+        )
+
+
+def test_breaks_export_and_stay_with_their_merchant(cf: Counterfoil, day: Day) -> None:
+    _load(cf, day)
+    merchant_svc.add_merchant(cf, OTHER, "别家店")
+    who = finance(MERCHANT)
+    service.reconcile(cf, who, merchant_no=MERCHANT, day=DAY)
+    data = export_breaks(cf, who, "csv", merchant_no=MERCHANT, locale="en")
+    text = data.decode("utf-8-sig")
+    assert text.splitlines()[0].startswith("Break,Status,Outcome,Explanation")
+    assert "in the journal" in text
+    book = load_workbook(
+        io.BytesIO(export_breaks(cf, who, "xlsx", merchant_no=MERCHANT, locale="zh_CN"))
+    )
+    sheet = book.worksheets[0]
+    assert sheet.max_row == len(text.splitlines())
+    stranger = finance(OTHER)
+    with pytest.raises(Forbidden):
+        service.reconcile(cf, stranger, merchant_no=MERCHANT, day=DAY)
+    with pytest.raises(Forbidden):
+        cf.read(lambda c: views.list_breaks(c, stranger, MERCHANT))
+    assert cf.read(lambda c: views.list_breaks(c, stranger))["total"] == 0
+    some = cf.read(lambda c: views.list_breaks(c, who, MERCHANT))["items"][0]
+    with pytest.raises(NotFound):
+        cf.read(lambda c: views.get_break(c, stranger, some["break_id"]))
+
+
+def test_a_run_that_does_not_add_up_is_refused(cf: Counterfoil, day: Day, monkeypatch: Any) -> None:
+    _load(cf, day)
+    from counterfoil.reconcile.engines import duckdb_engine
+
+    real = duckdb_engine.DuckDBResult.summary
+
+    def lossy(self: Any) -> list[tuple[str, str, int, int]]:
+        return [r for r in real(self) if r[1] != "duplicate"]
+
+    monkeypatch.setattr(duckdb_engine.DuckDBResult, "summary", lossy)
+    with pytest.raises(IntegrityFailure):
+        service.reconcile(cf, finance(MERCHANT), merchant_no=MERCHANT, day=DAY)
+    assert (
+        cf.read(lambda c: c.execute(select(func.count()).select_from(recon_outcomes)).scalar_one())
+        == 0
+    )
+
+
+def test_an_empty_day_is_a_complete_run_with_nothing_in_it(cf: Counterfoil) -> None:
+    merchant_svc.add_merchant(cf, MERCHANT, "空店")
+    run = service.reconcile(cf, finance(MERCHANT), merchant_no=MERCHANT, day=DAY)
+    assert run["journal"]["in"] == {"count": 0, "amount": 0}
+    assert run["statement"]["complete"]
+    assert run["breaks"] == {"new": 0, "persisting": 0, "resolved": 0}
