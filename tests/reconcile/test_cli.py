@@ -110,3 +110,24 @@ def test_reconcile_a_day_and_work_its_breaks(run: Run, cf: Counterfoil, tmp_path
     bad = run("reconcile", "--merchant", MERCHANT, "--date", "20/11/2026")
     assert bad.exit_code == 2
     assert "date" in bad.output
+    unknown = run("reconcile", "--merchant", MERCHANT, "--date", "2026-11-20", "--engine", "x")
+    assert unknown.exit_code == 2
+    assert "duckdb, spark" in unknown.output
+
+
+def test_each_run_is_timed_in_the_metrics(run: Run, cf: Counterfoil) -> None:
+    from counterfoil.observe.metrics import RECONCILIATION
+
+    def runs_seen() -> float:
+        return next(
+            s.value
+            for m in RECONCILIATION.collect()
+            for s in m.samples
+            if s.name.endswith("_count")
+        )
+
+    merchant_svc.add_merchant(cf, MERCHANT, "命令行测试店")
+    before = runs_seen()
+    result = run("reconcile", "--merchant", MERCHANT, "--date", "2026-11-20", "--json")
+    assert result.exit_code == 0, result.output
+    assert runs_seen() == before + 1

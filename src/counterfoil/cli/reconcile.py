@@ -81,6 +81,10 @@ def reconcile(
         typer.Option("--source", help="Only this source (unionpay_zm, wechat_trade, alipay_trade)"),
     ] = None,
     import_id: Annotated[int | None, typer.Option("--import", help="Reconcile one import")] = None,
+    engine: Annotated[
+        str,
+        typer.Option("--engine", help="duckdb (embedded) or spark (needs counterfoil[spark])"),
+    ] = "duckdb",
     as_json: JsonOpt = False,
 ) -> None:
     """Reconcile a merchant's day (or one import) and print the summary that adds up."""
@@ -88,7 +92,13 @@ def reconcile(
         raise ValidationError("date", _("give --merchant and --date, or --import"))
     with Counterfoil.open() as cf:
         found = service.reconcile(
-            cf, _who(), merchant_no=merchant, day=_day(day), source=source, import_id=import_id
+            cf,
+            _who(),
+            merchant_no=merchant,
+            day=_day(day),
+            source=source,
+            import_id=import_id,
+            engine=engine,
         )
     if as_json:
         print_json(found)

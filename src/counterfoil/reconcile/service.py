@@ -27,6 +27,7 @@ from sqlalchemy import Connection, func, select
 from counterfoil.cases import auto
 from counterfoil.core.errors import IntegrityFailure, NotFound, ValidationError
 from counterfoil.i18n import _
+from counterfoil.observe.metrics import observe_reconciliation
 from counterfoil.reconcile.engines import engine_named
 from counterfoil.reconcile.engines.base import Engine, EngineResult
 from counterfoil.reconcile.explain import Break, explain
@@ -179,6 +180,7 @@ def reconcile(
             result.close()
     finally:
         shutil.rmtree(folder / scratch, ignore_errors=True)
+    observe_reconciliation((datetime.now(UTC) - started).total_seconds())
     return document
 
 
