@@ -142,8 +142,8 @@ def test_re_running_a_day_keeps_its_breaks_and_resolves_what_was_fixed(
         "person", "user:sup", "testclient", role="supervisor", merchants=(MERCHANT,)
     )
     proof = certificates.issue(cf, supervisor, adopted["entry_id"], fmt="html", locale="en")
-    assert proof.content
     assert proof.entry_id == adopted["entry_id"]
+    assert "Not recorded at the terminal: recovered from statement" in proof.content.decode()
 
     third = service.reconcile(cf, who, merchant_no=MERCHANT, day=DAY)
     assert third["breaks"]["resolved"] == 1

@@ -154,6 +154,10 @@ LABELS = {
     "refunded": _("Refunded so far"),
     "later": _("Later entries"),
     "issued": _("Issued"),
+    "recovered": _("Recovered record"),
+    "recovered_from": _(
+        "Not recorded at the terminal: recovered from statement {file} line {line}"
+    ),
     "statement": _(
         "This certificate states what the merchant's signed journal records for this payment "
         "at the time of issue. Scan the code or open the address below to check it."
@@ -195,6 +199,16 @@ def rows(cert: Certificate) -> list[tuple[str, str]]:
         out.append((t("terminal"), f"{e['terminal_id']} / {e.get('trace_no') or '—'}"))
     out.append((t("entry"), f"{e['entry_id']} · {str(e.get('entry_hash', ''))[:16]}…"))
     out.append((t("status"), word(cert.status)))
+    source = e.get("recovered_from")
+    if e.get("kind") == "recovered" and isinstance(source, Mapping):
+        out.append(
+            (
+                t("recovered"),
+                translate(
+                    LABELS["recovered_from"], loc, file=source["file_name"], line=source["line_no"]
+                ),
+            )
+        )
     if cert.refunded:
         out.append((t("refunded"), f"{currency} {format_amount(cert.refunded, currency)}"))
     for link in e.get("links", []):
