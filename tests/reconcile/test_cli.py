@@ -131,3 +131,23 @@ def test_each_run_is_timed_in_the_metrics(run: Run, cf: Counterfoil) -> None:
     result = run("reconcile", "--merchant", MERCHANT, "--date", "2026-11-20", "--json")
     assert result.exit_code == 0, result.output
     assert runs_seen() == before + 1
+
+
+def test_a_run_removes_what_killed_runs_left(run: Run, cf: Counterfoil, settings: Settings) -> None:
+    """A SIGKILL skips the clean-up of a run's scratch folder (tests/faults): the next run
+    removes folders old enough to belong to no run still going, and leaves the others."""
+    import os
+    import time
+
+    merchant_svc.add_merchant(cf, MERCHANT, "命令行测试店")
+    folder = settings.home / "reconcile"
+    stale, fresh = folder / "run-killed", folder / "run-going"
+    for place in (stale, fresh):
+        place.mkdir(parents=True)
+        (place / "entries.tsv").write_text("staged\n")
+    day_ago = time.time() - 24 * 3600
+    os.utime(stale, (day_ago, day_ago))
+    result = run("reconcile", "--merchant", MERCHANT, "--date", "2026-11-20", "--json")
+    assert result.exit_code == 0, result.output
+    assert not stale.exists()
+    assert (fresh / "entries.tsv").exists()

@@ -12,12 +12,14 @@ case for each break that has none: a later run catches up if it fails).
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -144,6 +146,7 @@ def reconcile(
     started = datetime.now(UTC)
     folder = cf.settings.home / "reconcile"
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    _sweep(folder)
     scratch = tempfile.mkdtemp(prefix="run-", dir=folder)
     try:
         mark = time.perf_counter()
@@ -182,6 +185,20 @@ def reconcile(
         shutil.rmtree(folder / scratch, ignore_errors=True)
     observe_reconciliation((datetime.now(UTC) - started).total_seconds())
     return document
+
+
+#: A scratch folder this old belongs to no run still going: a killed one left it.
+STALE_SCRATCH = timedelta(hours=12)
+
+
+def _sweep(folder: Path) -> None:
+    """Remove what killed runs left behind (a SIGKILL skips the ``finally`` that would):
+    each holds a copy of a day's staged records."""
+    cutoff = time.time() - STALE_SCRATCH.total_seconds()
+    for stale in folder.glob("run-*"):
+        with contextlib.suppress(OSError):
+            if stale.stat().st_mtime < cutoff:
+                shutil.rmtree(stale, ignore_errors=True)
 
 
 def _summary(result: EngineResult) -> dict[str, Any]:
