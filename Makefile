@@ -25,7 +25,7 @@ run: $(BIN)/.installed
 
 ## System packages the tests need (PostgreSQL, Chromium, CJK fonts), then lint, types, the suite
 test: $(BIN)/.installed system-deps lint
-	$(BIN)/pytest -n 2 -q
+	$(BIN)/pytest -n 2 -q --durations=25
 
 system-deps:
 	bash scripts/system-deps.sh

@@ -104,10 +104,12 @@ def test_postgres_down_and_back_under_load(own_pg: PgServer, tmp_path: Path) -> 
 
         own_pg.stop(mode="fast")  # connections cut mid-transaction
         refused_before = statuses.get(503, 0)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and statuses.get(503, 0) < refused_before + 20:
+        # Each refusal waits for a connection attempt to fail: on a loaded machine that is
+        # seconds, so a few refusals are the sign, and the wait is long but bounded.
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and statuses.get(503, 0) < refused_before + 10:
             time.sleep(0.1)
-        assert statuses.get(503, 0) >= refused_before + 20, statuses
+        assert statuses.get(503, 0) >= refused_before + 10, statuses
         with httpx.Client(base_url=server.url, timeout=30) as http:
             assert http.get("/health").status_code == 200
             ready = http.get("/ready")
