@@ -188,3 +188,25 @@ def test_an_approved_adjustment_is_in_its_days_settlement_list(
     assert [x for x in before["other_kinds"] if x["key"] == "adjustment"] == []
     [line] = [x for x in after["other_kinds"] if x["key"] == "adjustment"]
     assert (line["count"], line["volume"], line["fee"], line["net"]) == (1, -1800, 0, -1800)
+
+
+def test_an_approved_adjustment_moves_the_payout_expected_for_its_day(
+    cf: Counterfoil, case_id: int
+) -> None:
+    """The second level of reconciliation expects it: the net due on the day's settlement
+    date changes by the adjustment, so the bank's credit is not taken for a break."""
+    from counterfoil.reconcile.payouts import expected_payouts
+
+    def due() -> int:
+        with cf.engine.connect() as conn:
+            day = wf.today("Asia/Shanghai")
+            expected, nothing = expected_payouts(
+                conn, MERCHANT, day - timedelta(days=10), day + timedelta(days=10)
+            )
+        return sum(e.amount for e in expected) + sum(int(n["net"]) for n in nothing)
+
+    before = due()
+    found = adjustments.propose(cf, FINANCE, case_id, kind="refund", amount=1000, reason="a")
+    assert due() == before  # a proposal waiting for approval moves nothing
+    adjustments.decide(cf, SECOND_FINANCE, case_id, found["adjustments"][0]["id"])
+    assert due() == before - 1000
