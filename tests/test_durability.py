@@ -19,7 +19,9 @@ from counterfoil.services.merchants import add_merchant, add_terminal
 from counterfoil.store.schema import journal_entries
 from serverproc import Server
 
-ROUNDS = 20
+#: Kills of a server taking batches, each at a random moment (tests/faults/ kills one taking
+#: single transactions, and one reconciling): each round restarts the server, seconds each.
+ROUNDS = 8
 BATCH = 200
 
 
