@@ -30,13 +30,13 @@ from sqlalchemy import (
 )
 
 from counterfoil.cases import model
-from counterfoil.core.errors import Conflict, Forbidden, NotFound, ValidationError
+from counterfoil.core.errors import Conflict, NotFound, ValidationError
 from counterfoil.core.money import EXPONENTS
 from counterfoil.core.pan import redact_pans, scan_payload
 from counterfoil.i18n import _
 from counterfoil.services import lookups
 from counterfoil.services.access import PERMISSIONS, Principal
-from counterfoil.services.context import Counterfoil
+from counterfoil.services.context import Counterfoil, audit_refusal
 from counterfoil.services.merchants import get_merchant
 from counterfoil.services.users import get_user
 from counterfoil.store import audit
@@ -200,22 +200,7 @@ def event(
 
 def audited(cf: Counterfoil, who: Principal, action: str, ref: str, job: Callable[[], T]) -> T:
     """Run a change; a refusal is audited too (PCI DSS 10.2), then raised."""
-    try:
-        return job()
-    except (Forbidden, NotFound) as refused:
-        why = refused.render("en")
-        cf.write(
-            lambda conn: audit.record(
-                conn,
-                who.actor,
-                action,
-                "denied",
-                object_type="case",
-                object_id=ref[:64],
-                details={"why": why},
-            )
-        )
-        raise
+    return audit_refusal(cf, who, action, "case", ref, job)
 
 
 def move(

@@ -5,13 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Connection, Engine
 
 from counterfoil.config import Settings, load_settings
+from counterfoil.core.errors import Forbidden, NotFound
 from counterfoil.journal.keys import KeyStore
+from counterfoil.store import audit
 from counterfoil.store.db import open_store, writing
+
+if TYPE_CHECKING:
+    from counterfoil.services.access import Principal
 
 T = TypeVar("T")
 
@@ -72,3 +77,34 @@ class Counterfoil:
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
+
+
+def audit_refusal(
+    cf: Counterfoil,
+    who: Principal,
+    action: str,
+    object_type: str,
+    object_id: str,
+    job: Callable[[], T],
+    *,
+    merchant_no: str | None = None,
+) -> T:
+    """Run a change; if it is refused (not allowed, or not found for this reader), the
+    refusal is audited too (PCI DSS 10.2), then raised."""
+    try:
+        return job()
+    except (Forbidden, NotFound) as refused:
+        why = refused.render("en")
+        cf.write(
+            lambda conn: audit.record(
+                conn,
+                who.actor,
+                action,
+                "denied",
+                object_type=object_type,
+                object_id=object_id[:64],
+                merchant_no=merchant_no,
+                details={"why": why},
+            )
+        )
+        raise

@@ -41,7 +41,7 @@ from counterfoil.core.pan import redact_pans, scan_payload
 from counterfoil.i18n import _
 from counterfoil.services import lookups
 from counterfoil.services.access import Principal
-from counterfoil.services.context import Counterfoil
+from counterfoil.services.context import Counterfoil, audit_refusal
 from counterfoil.services.ingest import entry_id
 from counterfoil.services.merchants import get_merchant
 from counterfoil.store import audit
@@ -236,23 +236,7 @@ def _event(
 
 
 def _audited(cf: Counterfoil, who: Principal, action: str, ref: str, job: Callable[[], T]) -> T:
-    """Run a change; a refusal is audited too (PCI DSS 10.2), then raised."""
-    try:
-        return job()
-    except (Forbidden, NotFound) as refused:
-        why = refused.render("en")
-        cf.write(
-            lambda conn: audit.record(
-                conn,
-                who.actor,
-                action,
-                "denied",
-                object_type="incident",
-                object_id=ref[:64],
-                details={"why": why},
-            )
-        )
-        raise
+    return audit_refusal(cf, who, action, "incident", ref, job)
 
 
 # --- recording and working an incident ---------------------------------------------------

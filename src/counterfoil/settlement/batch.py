@@ -32,7 +32,7 @@ from counterfoil.cases import auto
 from counterfoil.core.errors import Forbidden, NotFound, ValidationError
 from counterfoil.i18n import _
 from counterfoil.services.access import Principal
-from counterfoil.services.context import Counterfoil
+from counterfoil.services.context import Counterfoil, audit_refusal
 from counterfoil.services.ingest import entry_id
 from counterfoil.services.merchants import get_merchant
 from counterfoil.settlement.batch_compare import Comparison, JournalTxn, compare
@@ -173,23 +173,7 @@ def _json(value: Any) -> str:
 
 
 def _audited(cf: Counterfoil, who: Principal, ref: str, job: Callable[[], T]) -> T:
-    """Run a close; a refusal is audited too (PCI DSS 10.2), then raised."""
-    try:
-        return job()
-    except (Forbidden, NotFound) as refused:
-        why = refused.render("en")
-        cf.write(
-            lambda conn: audit.record(
-                conn,
-                who.actor,
-                "batch.close",
-                "denied",
-                object_type="batch",
-                object_id=ref[:64],
-                details={"why": why},
-            )
-        )
-        raise
+    return audit_refusal(cf, who, "batch.close", "batch", ref, job)
 
 
 def close_batch(

@@ -31,12 +31,12 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, func, select
 
-from counterfoil.core.errors import Conflict, Forbidden, NotFound, ValidationError
+from counterfoil.core.errors import Conflict, NotFound, ValidationError
 from counterfoil.core.fees import format_rate, rule_for
 from counterfoil.core.models import CHANNELS, TYPES, check_terminal_id
 from counterfoil.i18n import _
 from counterfoil.services.access import Principal
-from counterfoil.services.context import Counterfoil
+from counterfoil.services.context import Counterfoil, audit_refusal
 from counterfoil.services.merchants import fee_schedule, get_merchant
 from counterfoil.settlement import late, totals
 from counterfoil.settlement.days import DaySettings, settings_of, settlement_date
@@ -483,23 +483,8 @@ def _audited(
     day: date,
     job: Callable[[], Any],
 ) -> Any:
-    try:
-        return job()
-    except Forbidden as refused:
-        why = refused.render("en")
-        cf.write(
-            lambda conn: audit.record(
-                conn,
-                who.actor,
-                action,
-                "denied",
-                object_type="settlement_day",
-                object_id=f"{merchant}/{day.isoformat()}",
-                merchant_no=merchant,
-                details={"reason": why},
-            )
-        )
-        raise
+    ref = f"{merchant}/{day.isoformat()}"
+    return audit_refusal(cf, who, action, "settlement_day", ref, job, merchant_no=merchant)
 
 
 # --- issuing a copy --------------------------------------------------------------------------
