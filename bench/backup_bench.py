@@ -62,6 +62,7 @@ def main() -> None:
         with lines.open("w") as handle:
             for i in range(args.entries):
                 handle.write(json.dumps(payload(i)) + "\n")
+        print(f"ingesting {args.entries:,} entries", flush=True)
         result["build_seconds"], _ = cli(env, "ingest", str(lines), "--json")
         result["build_seconds"] = round(float(result["build_seconds"]), 1)  # type: ignore[arg-type]
         lines.unlink()
@@ -84,6 +85,9 @@ def main() -> None:
                 "restored_entries": json.loads(restored)["entries"],
             }
             print(label, result[label], flush=True)
+            # A 10M store is ~17 GiB: each copy is removed before the next is taken.
+            shutil.rmtree(work / label, ignore_errors=True)
+            shutil.rmtree(work / f"restored-{label}", ignore_errors=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
