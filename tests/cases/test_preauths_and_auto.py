@@ -11,12 +11,13 @@ from typing import Any
 import pytest
 from sqlalchemy import func, insert, select
 
-from cases.conftest import FINANCE, NEIGHBOUR, SUPERVISOR, local_time, record
+from cases.conftest import FINANCE, NEIGHBOUR, SUPERVISOR, audited, local_time, record
 from conftest import MERCHANT, TERMINAL, sale
 from counterfoil.cases import auto, preauths
 from counterfoil.cases import workflow as wf
 from counterfoil.core.errors import Forbidden, ValidationError
 from counterfoil.services.context import Counterfoil
+from counterfoil.store.audit import verify_audit
 from counterfoil.store.cases_schema import cases
 from counterfoil.store.schema import journal_entries
 
@@ -114,6 +115,16 @@ def test_reconciliation_breaks_open_cases_once_across_runs(cf: Counterfoil, shop
         shown = wf.get_case(conn, FINANCE, opened[0]["id"])
     assert shown["evidence"][0]["kind"] == "journal_entry"
     assert shown["description"]  # the break's explanation
+    assert shown["events"][0]["kind"] == "opened"
+    # opened together, each is audited on its own, and the audit chain still holds
+    trail = [r for r in audited(cf, "case.open") if r["actor"] == "system:cases"]
+    assert sorted(int(r["object_id"]) for r in trail) == sorted(c["id"] for c in opened)
+    assert {r["details"] for r in trail} == {
+        f'{{"kind":"missing_record","origin":"reconciliation","origin_ref":"{c["origin_ref"]}"}}'
+        for c in opened
+    }
+    with cf.engine.connect() as conn:
+        assert verify_audit(conn)[1] is None
 
 
 def test_the_reconciliation_hook_is_harmless_for_an_unknown_run(cf: Counterfoil, shop: Any) -> None:

@@ -106,28 +106,29 @@ def on_reconciliation_breaks(conn: Connection, *, merchant_no: str, run_id: int)
     query = select(found).where(found.c.merchant_no == merchant_no, found.c.last_run_id == run_id)
     if "status" in names:
         query = query.where(found.c.status != "resolved")
-    opened = 0
-    for row in conn.execute(query.order_by(found.c.break_id)).all():
-        facts = row._mapping
-        ref = f"recon:{facts['break_id']}"
-        outcome = str(facts.get("outcome") or "")
-        if outcome in ("matched", "pending") or wf.case_by_origin(conn, merchant_no, ref):
-            continue
-        seq, import_id, line_no = facts.get("seq"), facts.get("import_id"), facts.get("line_no")
-        line = f"{import_id}:{line_no}" if import_id is not None and line_no is not None else None
-        wf.insert_case(
-            conn,
-            SYSTEM,
-            merchant_no=merchant_no,
-            kind=BREAK_KINDS.get(outcome, "other"),
-            title=f"Reconciliation: {outcome or 'break'} ({facts['break_id']})"[: wf.MAX_TITLE],
-            description=redact_pans(str(facts.get("explanation") or ""))[: wf.MAX_NOTE],
-            origin="reconciliation",
-            origin_ref=ref,
-            difference=_difference(facts),
-            entries=[{"entry_id": entry_id(merchant_no, int(seq))}] if seq is not None else [],
-            lines=[line] if line else [],
-            details={"run_id": run_id, "break_id": str(facts["break_id"]), "outcome": outcome},
-        )
-        opened += 1
-    return opened
+    rows = [
+        row._mapping
+        for row in conn.execute(query.order_by(found.c.break_id))
+        if str(row._mapping.get("outcome") or "") not in ("matched", "pending")
+    ]
+    have = wf.cases_by_origin(conn, merchant_no, [f"recon:{r['break_id']}" for r in rows])
+    new = [_break_case(facts, run_id) for facts in rows if f"recon:{facts['break_id']}" not in have]
+    return len(wf.insert_cases(conn, SYSTEM, merchant_no, new))
+
+
+def _break_case(facts: Any, run_id: int) -> wf.NewCase:
+    outcome = str(facts.get("outcome") or "")
+    seq, import_id, line_no = facts.get("seq"), facts.get("import_id"), facts.get("line_no")
+    line = f"{import_id}:{line_no}" if import_id is not None and line_no is not None else None
+    merchant_no = str(facts["merchant_no"])
+    return wf.NewCase(
+        kind=BREAK_KINDS.get(outcome, "other"),
+        title=f"Reconciliation: {outcome or 'break'} ({facts['break_id']})"[: wf.MAX_TITLE],
+        description=redact_pans(str(facts.get("explanation") or ""))[: wf.MAX_NOTE],
+        origin="reconciliation",
+        origin_ref=f"recon:{facts['break_id']}",
+        difference=_difference(facts),
+        entries=[entry_id(merchant_no, int(seq))] if seq is not None else [],
+        lines=[line] if line else [],
+        details={"run_id": run_id, "break_id": str(facts["break_id"]), "outcome": outcome},
+    )

@@ -12,6 +12,7 @@ one by hand; ``cases.work`` does the rest. A refusal is audited too.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -298,86 +299,134 @@ def deadlines(conn: Connection, merchant_no: str) -> dict[str, Any]:
 # --- opening -----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class NewCase:
+    """A case to open, as ``insert_cases`` writes it; ``entries`` are entry ids."""
+
+    kind: str
+    title: str
+    description: str = ""
+    origin: str = "manual"
+    origin_ref: str | None = None
+    priority: str = "normal"
+    terminal_id: str | None = None
+    difference: int | None = None
+    currency: str = "CNY"
+    assignee: str | None = None
+    due_on: date | None = None
+    entries: Sequence[str] = ()
+    lines: Sequence[str] = ()
+    details: dict[str, Any] | None = None
+
+
 def insert_case(
     conn: Connection,
     actor: Actor,
     *,
     merchant_no: str,
-    kind: str,
-    title: str,
-    description: str = "",
-    origin: str = "manual",
-    origin_ref: str | None = None,
-    priority: str = "normal",
-    terminal_id: str | None = None,
-    difference: int | None = None,
-    currency: str = "CNY",
-    assignee: str | None = None,
-    due_on: date | None = None,
     entries: Sequence[dict[str, Any]] = (),
-    lines: Sequence[str] = (),
-    details: dict[str, Any] | None = None,
+    **case: Any,
 ) -> int:
-    """Write a new case, its "opened" event and its linked entries; its id."""
-    zone = zone_of(conn, merchant_no)
+    """Write a new case (the fields of ``NewCase``), its "opened" event and its linked
+    entries; its id."""
+    found = NewCase(entries=[str(e["entry_id"]) for e in entries], **case)
+    return insert_cases(conn, actor, merchant_no, [found])[0]
+
+
+def insert_cases(
+    conn: Connection, actor: Actor, merchant_no: str, new: Sequence[NewCase]
+) -> list[int]:
+    """Write new cases of one merchant, their "opened" events, their evidence and their
+    audit records, each kind of row in one statement (a reconciliation run opens
+    thousands); their ids, in order."""
+    if not new:
+        return []
     moment = datetime.now(UTC)
-    opened_day = today(zone, moment)
-    due = due_on or opened_day + timedelta(days=due_days(conn, merchant_no, kind))
-    inserted = conn.execute(
-        cases.insert().values(
-            merchant_no=merchant_no,
-            kind=kind,
-            state="open",
-            title=title,
-            description=description,
-            priority=priority,
-            assignee=assignee,
-            due_on=due,
-            origin=origin,
-            origin_ref=origin_ref,
-            terminal_id=terminal_id,
-            difference=difference,
-            currency=currency,
-            opened_by=actor.name[:80],
-            opened_at=moment,
-            opened_day=opened_day,
-            updated_at=moment,
-        )
-    ).inserted_primary_key
-    assert inserted is not None
-    case_id = int(inserted[0])
-    row = conn.execute(select(cases).where(c.id == case_id)).one()
-    event(
-        conn,
-        actor,
-        row,
-        "opened",
-        description,
-        {"kind": kind, "origin": origin, "origin_ref": origin_ref, **(details or {})},
+    opened_day = today(zone_of(conn, merchant_no), moment)
+    allowed = {kind: due_days(conn, merchant_no, kind) for kind in {n.kind for n in new}}
+    rows = [
+        {
+            "merchant_no": merchant_no,
+            "kind": n.kind,
+            "state": "open",
+            "title": n.title,
+            "description": n.description,
+            "priority": n.priority,
+            "assignee": n.assignee,
+            "due_on": n.due_on or opened_day + timedelta(days=allowed[n.kind]),
+            "origin": n.origin,
+            "origin_ref": n.origin_ref,
+            "terminal_id": n.terminal_id,
+            "difference": n.difference,
+            "currency": n.currency,
+            "opened_by": actor.name[:80],
+            "opened_at": moment,
+            "opened_day": opened_day,
+            "updated_at": moment,
+        }
+        for n in new
+    ]
+    inserted = conn.execute(cases.insert().returning(c.id, sort_by_parameter_order=True), rows)
+    ids = [int(x) for x in inserted.scalars()]
+    facts = [{"kind": n.kind, "origin": n.origin, "origin_ref": n.origin_ref} for n in new]
+    conn.execute(
+        case_events.insert(),
+        [
+            {
+                "case_id": case_id,
+                "merchant_no": merchant_no,
+                "kind": "opened",
+                "from_state": None,
+                "to_state": None,
+                "note": n.description,
+                "details": dumps({**said, **(n.details or {})}),
+                "actor": actor.name[:80],
+                "source": actor.source[:80],
+                "at": moment,
+            }
+            for case_id, n, said in zip(ids, new, facts, strict=True)
+        ],
     )
-    named = [("journal_entry", str(e["entry_id"])) for e in entries]
-    for kind_of, ref in named + [("statement_line", line) for line in lines]:
-        conn.execute(
-            case_evidence.insert().values(
-                case_id=case_id,
-                merchant_no=merchant_no,
-                kind=kind_of,
-                ref=ref,
-                note="",
-                added_by=actor.name[:80],
-                added_at=moment,
-            )
-        )
-    audit.record(
+    evidence = [
+        {
+            "case_id": case_id,
+            "merchant_no": merchant_no,
+            "kind": kind_of,
+            "ref": ref,
+            "note": "",
+            "added_by": actor.name[:80],
+            "added_at": moment,
+        }
+        for case_id, n in zip(ids, new, strict=True)
+        for kind_of, ref in [("journal_entry", e) for e in n.entries]
+        + [("statement_line", line) for line in n.lines]
+    ]
+    if evidence:
+        conn.execute(case_evidence.insert(), evidence)
+    audit.record_many(
         conn,
         actor,
         "case.open",
+        [(str(case_id), said) for case_id, said in zip(ids, facts, strict=True)],
         object_type="case",
-        object_id=str(case_id),
         merchant_no=merchant_no,
-        details={"kind": kind, "origin": origin, "origin_ref": origin_ref},
+        now=moment,
     )
-    return case_id
+    return ids
+
+
+def cases_by_origin(conn: Connection, merchant_no: str, refs: Sequence[str]) -> set[str]:
+    """Which of the origin references ``refs`` already have a case of the merchant."""
+    found: set[str] = set()
+    for start in range(0, len(refs), 500):
+        found.update(
+            conn.scalars(
+                select(c.origin_ref).where(
+                    c.merchant_no == merchant_no, c.origin_ref.in_(refs[start : start + 500])
+                )
+            )
+        )
+    return found
 
 
 def case_by_origin(conn: Connection, merchant_no: str, origin_ref: str) -> int | None:

@@ -8,7 +8,7 @@ redaction before they are written, so no card number reaches the log.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -58,27 +58,60 @@ def record(
     now: datetime | None = None,
 ) -> int:
     """Append one audit record within the caller's transaction; return its number."""
+    return record_many(
+        conn,
+        actor,
+        action,
+        [(object_id, details)],
+        outcome,
+        object_type=object_type,
+        merchant_no=merchant_no,
+        now=now,
+    )[0]
+
+
+def record_many(
+    conn: Connection,
+    actor: Actor,
+    action: str,
+    objects: Sequence[tuple[str | None, dict[str, Any] | None]],
+    outcome: str = "success",
+    *,
+    object_type: str | None = None,
+    merchant_no: str | None = None,
+    now: datetime | None = None,
+) -> list[int]:
+    """Append one record of ``action`` for each (object id, details) of ``objects``, in
+    order, within the caller's transaction (the head read and written once, the rows
+    inserted together); their numbers."""
     head = read_head(conn, AUDIT_CHAIN)
     new = head is None
-    head = head or Head(0, GENESIS_PREV, None)
-    text = redact_pans(orjson.dumps(details or {}, option=orjson.OPT_SORT_KEYS).decode())
-    row: dict[str, Any] = {
-        "seq": head.seq + 1,
-        "at": (now or datetime.now(UTC)).astimezone(UTC),
-        "actor": actor.name[:80],
-        "action": action,
-        "object_type": object_type,
-        "object_id": object_id,
-        "merchant_no": merchant_no,
-        "source": actor.source[:80],
-        "outcome": outcome,
-        "details": text,
-        "prev_hash": head.hash,
-    }
-    row["entry_hash"] = hashlib.sha256(canonical_bytes(_body(row))).hexdigest()
-    conn.execute(audit_log.insert().values(**row))
-    write_head(conn, AUDIT_CHAIN, Head(row["seq"], row["entry_hash"], None), new=new)
-    return int(row["seq"])
+    seq, prev = (head.seq, head.hash) if head else (0, GENESIS_PREV)
+    at = (now or datetime.now(UTC)).astimezone(UTC)
+    rows: list[dict[str, Any]] = []
+    for object_id, details in objects:
+        seq += 1
+        text = redact_pans(orjson.dumps(details or {}, option=orjson.OPT_SORT_KEYS).decode())
+        row: dict[str, Any] = {
+            "seq": seq,
+            "at": at,
+            "actor": actor.name[:80],
+            "action": action,
+            "object_type": object_type,
+            "object_id": object_id,
+            "merchant_no": merchant_no,
+            "source": actor.source[:80],
+            "outcome": outcome,
+            "details": text,
+            "prev_hash": prev,
+        }
+        prev = row["entry_hash"] = hashlib.sha256(canonical_bytes(_body(row))).hexdigest()
+        rows.append(row)
+    if not rows:
+        return []
+    conn.execute(audit_log.insert(), rows)
+    write_head(conn, AUDIT_CHAIN, Head(seq, prev, None), new=new)
+    return [int(r["seq"]) for r in rows]
 
 
 def verify_audit(conn: Connection) -> tuple[int, str | None]:
