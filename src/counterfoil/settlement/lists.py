@@ -258,10 +258,8 @@ def compose(
     terminal: str | None = None,
     *,
     now: datetime | None = None,
-    known: tuple[int, list[Total]] | None = None,
 ) -> SettlementList:
-    """The list, for a caller that has checked who may read it. ``known``: the sequence
-    reached and the totals of the day, if it is open, already summed (``open_totals``)."""
+    """The list, for a caller that has checked who may read it."""
     closed = find_close(conn, merchant, day)
     current = settings_of(conn, merchant)
     if closed is not None:
@@ -279,11 +277,8 @@ def compose(
             raise ValidationError("date", _("expected a business day that has begun"))
         settings = current
         start, end = settings.bounds(day)
-        if known is not None:
-            through, found = known
-        else:
-            through = _head(conn, merchant)
-            found = totals.day_totals(conn, merchant, start, end, through, terminal)
+        through = _head(conn, merchant)
+        found = totals.day_totals(conn, merchant, start, end, through, terminal)
         name = get_merchant(conn, merchant).name
         schedule = _schedule(conn, merchant, day)
         settles = settlement_date(conn, settings, day)
@@ -306,29 +301,6 @@ def compose(
             sorted(items, key=lambda x: (x.reason != "day_closed", x.seq)),
         )
     )
-
-
-def open_totals(
-    conn: Connection, merchant: str, days: list[date], terminal: str | None = None
-) -> dict[date, tuple[int, list[Total]]]:
-    """The totals of those of ``days`` not closed, summed together where the database does
-    that faster than day by day (PostgreSQL: one scan; see ``totals``), for ``compose``;
-    empty where it does not."""
-    if conn.dialect.name != "postgresql" or len(days) < 2:
-        return {}
-    closed = set(
-        conn.scalars(
-            select(d.day).where(d.merchant_no == merchant, d.day >= min(days), d.day <= max(days))
-        )
-    )
-    still_open = sorted(set(days) - closed)
-    if len(still_open) < 2:
-        return {}
-    settings = settings_of(conn, merchant)
-    through = _head(conn, merchant)
-    spans = [settings.bounds(day) for day in still_open]
-    found = totals.spans_totals(conn, merchant, spans, through, terminal)
-    return {day: (through, day_totals) for day, day_totals in zip(still_open, found, strict=True)}
 
 
 def _last_close(conn: Connection, merchant_no: str) -> int:

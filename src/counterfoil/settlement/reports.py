@@ -116,13 +116,13 @@ def report(
     today = settings_of(conn, merchant).business_day(now or datetime.now(UTC))
     rows: dict[str, Row] = {}
     total = Row("total")
-    days = [first + timedelta(days=n) for n in range((min(last, today) - first).days + 1)]
-    summed = lists.open_totals(conn, merchant, days, terminal)
-    for day in days:
-        found = lists.compose(conn, merchant, day, terminal, now=now, known=summed.get(day))
+    day = first
+    while day <= min(last, today):
+        found = lists.compose(conn, merchant, day, terminal, now=now)
         row = rows.setdefault(_key(day, period), Row(_key(day, period)))
         for target in (row, total):
             _add_list(target, found)
+        day += timedelta(days=1)
     return {
         "merchant_no": merchant,
         "terminal_id": terminal,

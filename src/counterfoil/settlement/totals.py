@@ -17,20 +17,18 @@ channel, type, card group, kind, currency) present are read from the covering in
 its time range in the index: a seek and a sequential read, no sort and no per-row
 expression.
 
-A report sums many days. On PostgreSQL the open ones are summed by one scan of their
-range grouped by day as well (``spans_totals``), not by one query a day: a month of ten
-million entries is one pass over them.
+On PostgreSQL a day's sums are planned without JIT and for the day's own bounds (see
+``_plan_for_sums``): a month's report of ten million entries took 19.6 s before, 8–9 s since.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, DateTime, and_, cast, func, select
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import Connection, and_, func, select
 
 from counterfoil.store.schema import journal_entries
 
@@ -180,7 +178,7 @@ def day_totals(
     """The totals of entries with terminal time in [start, end) and sequence ≤ ``through``,
     of one terminal or all, in a fixed order."""
     window = _window(merchant_no, start, end, through)
-    _no_jit(conn)
+    _plan_for_sums(conn)
     if conn.dialect.name == "sqlite" and _rows(conn, merchant_no, start, end) > SMALL_DAY:
         found = list(_seeks(conn, merchant_no, window, terminal))
     else:
@@ -190,37 +188,13 @@ def day_totals(
     return sorted(found, key=Total.key)
 
 
-def _no_jit(conn: Connection) -> None:
-    """PostgreSQL JIT-compiles a query it estimates dear, as a day of many entries is: the
-    compiling (0.2 s and more) costs more than it saves on a scan of this size."""
+def _plan_for_sums(conn: Connection) -> None:
+    """PostgreSQL, for a day's sums: no JIT, and a plan made for the day's own bounds.
+
+    PostgreSQL JIT-compiles a query it estimates dear, as a day of many entries is: the
+    compiling (0.2 s and more) costs more than it saves on a scan of this size. And the
+    driver prepares a statement run five times, after which PostgreSQL may keep one
+    generic plan for any bounds: summing thirty days so took twice as long."""
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql("SET LOCAL jit = off")
-
-
-def spans_totals(
-    conn: Connection,
-    merchant_no: str,
-    spans: Sequence[tuple[datetime, datetime]],
-    through: int,
-    terminal: str | None = None,
-) -> list[list[Total]]:
-    """PostgreSQL: the totals of each [start, end) of ``spans`` (in order, not overlapping),
-    as ``day_totals`` gives them, from one scan grouped by span (``width_bucket`` over the
-    spans' edges; rows between two spans fall in a bucket no span claims)."""
-    edges = sorted({moment for span in spans for moment in span})
-    where = _window(merchant_no, spans[0][0], spans[-1][1], through)
-    if terminal is not None:
-        where.append(j.terminal_id == terminal)
-    bucket = func.width_bucket(
-        j.terminal_time, cast(postgresql.array(edges), postgresql.ARRAY(DateTime(timezone=True)))
-    ).label("bucket")
-    _no_jit(conn)
-    rows = conn.execute(
-        select(bucket, *_KEYS, *_sums()).where(and_(*where)).group_by(bucket, *_KEYS)
-    )
-    slot = {edges.index(start) + 1: n for n, (start, _end) in enumerate(spans)}
-    found: list[list[Total]] = [[] for _ in spans]
-    for number, *grouped in rows:
-        if (index := slot.get(int(number))) is not None:
-            found[index].append(_total(*grouped))
-    return [sorted(day, key=Total.key) for day in found]
+        conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
