@@ -21,7 +21,8 @@ run: $(BIN)/.installed
 	$(BIN)/counterfoil init
 	$(BIN)/counterfoil demo
 	@cat "$(COUNTERFOIL_HOME)/demo-logins.txt"
-	$(BIN)/counterfoil serve --host $(HOST) --port $(PORT)
+	@# plain log lines for a person at a terminal (a service logs JSON, the default)
+	COUNTERFOIL_LOG_FORMAT=$${COUNTERFOIL_LOG_FORMAT:-text} $(BIN)/counterfoil serve --host $(HOST) --port $(PORT)
 
 ## System packages the tests need (PostgreSQL, Chromium, CJK fonts), then lint, types, the suite
 test: $(BIN)/.installed system-deps lint

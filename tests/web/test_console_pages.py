@@ -242,8 +242,17 @@ def test_pages_carry_security_headers_and_no_inline_script(app_client: TestClien
     assert "frame-ancestors 'none'" in policy
     assert page.headers["x-frame-options"] == "DENY"
     assert page.headers["cache-control"] == "no-store"
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert page.headers["referrer-policy"] == "same-origin"
     assert re.search(r"<script(?![^>]*\ssrc=)", page.text) is None
-    assert app_client.get("/static/htmx-2.0.11.min.js").status_code == 200
+    script = app_client.get("/static/htmx-2.0.11.min.js")
+    assert script.status_code == 200
+    assert "cache-control" not in script.headers  # not a page: may be cached
+    assert len(script.headers.get_list("x-content-type-options")) == 1
+    # the API: no page policy, but no sniffing either; each header once
+    answer = app_client.get("/api/v1/no-such")
+    assert "content-security-policy" not in answer.headers
+    assert answer.headers.get_list("x-content-type-options") == ["nosniff"]
 
 
 def test_unknown_pages_are_a_page_not_json(app_client: TestClient) -> None:

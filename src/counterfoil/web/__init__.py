@@ -6,12 +6,13 @@ run time) and the security headers every page carries.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import ModuleType
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from counterfoil.web import pages
 from counterfoil.web.pages import error_page
@@ -32,19 +33,38 @@ def install(app: FastAPI) -> None:
     for module in _page_modules():
         app.include_router(module.router)
 
-    @app.middleware("http")
-    async def security_headers(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        response = await call_next(request)
-        if not request.url.path.startswith("/api/"):
-            response.headers.setdefault("Content-Security-Policy", POLICY)
-            response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        if "text/html" in response.headers.get("content-type", ""):
-            response.headers.setdefault("Cache-Control", "no-store")
-        return response
+    app.add_middleware(SecurityHeaders)
+
+
+class SecurityHeaders:
+    """The security headers on every answer, where the answer has not set them itself.
+
+    Plain ASGI: it edits the response's start message as it passes. (Starlette's
+    ``@app.middleware("http")`` runs each request in its own task with a stream between
+    them, which cost a tenth of the event loop's time under 500 requests a second.)"""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        page = not str(scope["path"]).startswith("/api/")
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                if page:
+                    headers.setdefault("Content-Security-Policy", POLICY)
+                    headers.setdefault("X-Frame-Options", "DENY")
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+                headers.setdefault("Referrer-Policy", "same-origin")
+                if "text/html" in headers.get("content-type", ""):
+                    headers.setdefault("Cache-Control", "no-store")
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
 
 
 def _page_modules() -> list[ModuleType]:
