@@ -85,6 +85,10 @@ class Server:
     def __init__(self, env: dict[str, str]) -> None:
         self.port = free_port()
         self.usage = Path(tempfile.mkstemp(suffix=".json")[1])
+        # Its log goes to a file: a pipe nobody reads fills up and stops the server (one
+        # access log line a request).
+        self.log_path = Path(tempfile.mkstemp(suffix=".log")[1])
+        self.log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -99,7 +103,7 @@ class Server:
             ],
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=self.log,
         )
         deadline = time.monotonic() + 60
         import socket
@@ -110,12 +114,14 @@ class Server:
                 return
             except OSError:
                 time.sleep(0.1)
-        raise RuntimeError("server did not start")
+        raise RuntimeError(f"server did not start: {self.log_path.read_text()[-2000:]}")
 
     def stop(self) -> int:
         """Stop the server; its peak RSS in MiB."""
         self.proc.terminate()
         self.proc.wait(timeout=60)
+        self.log.close()
+        self.log_path.unlink()
         peak = json.loads(self.usage.read_text())["peak_rss_kib"]
         self.usage.unlink()
         return int(peak // 1024)
