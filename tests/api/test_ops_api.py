@@ -20,7 +20,7 @@ from sqlalchemy.exc import OperationalError
 from conftest import sale
 from counterfoil.api.app import create_app
 from counterfoil.observe import metrics
-from counterfoil.observe.logs import JsonFormatter, setup_logging
+from counterfoil.observe.logs import JsonFormatter, RedactingFormatter, setup_logging
 from counterfoil.services.context import Counterfoil
 from counterfoil.store.schema import chain_heads
 
@@ -166,3 +166,12 @@ def test_logs_are_json_lines_without_card_numbers() -> None:
 def test_the_formatter_alone_masks_too() -> None:
     record = logging.makeLogRecord({"msg": "pan %s", "args": (PAN,), "levelname": "INFO"})
     assert PAN not in JsonFormatter().format(record)
+
+
+def test_plain_lines_carry_the_extra_fields_and_mask_cards_too() -> None:
+    record = logging.makeLogRecord(
+        {"msg": "request", "levelname": "INFO", "route": "/api/v1/transactions", "note": PAN}
+    )
+    line = RedactingFormatter("%(levelname)s %(message)s").format(record)
+    assert line.startswith("INFO request route=/api/v1/transactions note=")
+    assert PAN not in line

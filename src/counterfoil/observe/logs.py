@@ -49,10 +49,17 @@ class JsonFormatter(logging.Formatter):
 
 
 class RedactingFormatter(logging.Formatter):
-    """Plain text lines, card numbers masked too."""
+    """Plain text lines, the record's extra fields as ``name=value`` after the message,
+    card numbers masked too."""
 
     def format(self, record: logging.LogRecord) -> str:
-        return redact_pans(super().format(record))
+        extras = " ".join(
+            f"{name}={value}"
+            for name, value in record.__dict__.items()
+            if name not in _STANDARD and not name.startswith("_") and name != "color_message"
+        )
+        line = super().format(record)
+        return redact_pans(f"{line} {extras}" if extras else line)
 
 
 def setup_logging(stream: TextIO | None = None) -> logging.Handler:
