@@ -31,11 +31,10 @@ from counterfoil.services import merchants as merchant_svc
 from counterfoil.services import tokens as token_svc
 from counterfoil.services import users as user_svc
 from counterfoil.services.access import Principal
-from counterfoil.services.context import Counterfoil
+from counterfoil.services.context import Counterfoil, audit_refusal
 from counterfoil.services.merchants import Merchant
 from counterfoil.services.tokens import TokenInfo
 from counterfoil.services.users import User
-from counterfoil.store import audit
 
 T = TypeVar("T")
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
@@ -233,27 +232,18 @@ async def attempt(
     object_id: str | None = None,
     merchant_no: str | None = None,
 ) -> T:
-    """Run ``change`` off the event loop; a refusal for scope is audited as denied."""
-    cf = cf_of(request)
-    try:
-        return await asyncio.to_thread(change)
-    except Forbidden as refused:
-        reason = refused.render("en")
-        await asyncio.wrap_future(
-            cf.submit(
-                lambda conn: audit.record(
-                    conn,
-                    who.actor,
-                    action,
-                    "denied",
-                    object_type=object_type,
-                    object_id=object_id,
-                    merchant_no=merchant_no if merchant_no and len(merchant_no) <= 15 else None,
-                    details={"reason": reason},
-                )
-            )
-        )
-        raise
+    """Run ``change`` off the event loop; a refusal is audited as denied
+    (``services.context.audit_refusal``, as every other service does)."""
+    return await asyncio.to_thread(
+        audit_refusal,
+        cf_of(request),
+        who,
+        action,
+        object_type,
+        object_id or "",
+        change,
+        merchant_no=merchant_no if merchant_no and len(merchant_no) <= 15 else None,
+    )
 
 
 # --- the routes -----------------------------------------------------------------------
