@@ -13,7 +13,8 @@ from sqlalchemy import select
 
 from counterfoil.core.errors import ValidationError
 from counterfoil.importers import open_statement
-from counterfoil.services import statements
+from counterfoil.importers.errors import FormatMismatch
+from counterfoil.services import statement_rows, statements
 from counterfoil.services.context import Counterfoil
 from counterfoil.store.schema import statement_lines
 
@@ -143,15 +144,15 @@ def test_every_line_is_stored_with_its_raw_text_key_and_fields(cf: Counterfoil) 
 def test_times_on_sqlite_are_written_as_sqlalchemy_writes_them(cf: Counterfoil) -> None:
     """Range queries compare the text: ours must be SQLAlchemy's DateTime text exactly."""
     with cf.engine.connect() as conn:
-        store = statements._LineStore(conn)
+        stamp = statement_rows.stamp_for(conn.dialect.name == "sqlite")
         when = datetime(2021, 1, 28, 9, 15, 2, tzinfo=timezone(timedelta(hours=8)))
         if conn.dialect.name != "sqlite":
-            assert store.stamp(when) == when
+            assert stamp(when) == when
             return
         column = statement_lines.c.occurred_at.type.dialect_impl(conn.dialect)
         bind = column.bind_processor(conn.dialect)
         assert bind is not None
-        assert store.stamp(when) == bind(when.astimezone(UTC)) == "2021-01-28 01:15:02.000000"
+        assert stamp(when) == bind(when.astimezone(UTC)) == "2021-01-28 01:15:02.000000"
 
 
 def test_the_columns_written_are_the_table_s() -> None:
@@ -162,7 +163,7 @@ def test_a_line_seen_in_an_earlier_chunk_of_the_same_file_is_an_overlap(
     cf: Counterfoil, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Chunks of three lines: the repeat of line 1 in the third chunk points at it."""
-    monkeypatch.setattr(statements, "CHUNK", 3)
+    monkeypatch.setattr(statement_rows, "CHUNK", 3)
     lines = (SAMPLES / "unionpay" / "INN15090588ZM_802310048993424").read_bytes().split(b"\r\n")
     repeated = tmp_path / "INN15090588ZM_802310048993424"
     repeated.write_bytes(b"\r\n".join([*lines[:8], lines[0], b""]))
@@ -212,3 +213,82 @@ def test_the_parts_of_a_batch_booking_are_stored_apart_and_recognised_again(
         f"{first.import_id}:1",
         f"{first.import_id}:2",
     ]
+
+
+def _everything_stored(cf: Counterfoil, import_id: int) -> dict[str, Any]:
+    with cf.engine.connect() as conn:
+        shown = statements.show_import(conn, import_id)
+    lines = [
+        {k: v for k, v in row.items() if k != "import_id"} for row in stored_lines(cf, import_id)
+    ]
+    return {
+        "lines": lines,
+        "rejected": shown["rejected_lines"],
+        "checks": shown["checks"],
+        "balanced": shown["balanced"],
+        "counts": (shown["lines"], shown["rejected"], shown["overlapping"]),
+    }
+
+
+@pytest.mark.parametrize("kind", ["wechat_with_a_bad_row", "zm_with_its_rd_summary"])
+def test_a_file_parsed_by_a_process_of_its_own_is_stored_exactly_as_one_parsed_here(
+    cf: Counterfoil, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """Large files are parsed by a spawned process while this one writes: forced here
+    on small files, both ways must store the same lines, rejected rows, control checks
+    and balance (the second import is another file: one byte more at its end)."""
+    if kind == "zm_with_its_rd_summary":
+        for name in ("INN15090588ZM_802310048993424", "RD201015090501_802310048993424"):
+            shutil.copyfile(SAMPLES / "unionpay" / name, tmp_path / name)
+        path, tail = tmp_path / "INN15090588ZM_802310048993424", b"\r\n"
+    else:
+        good = FIXTURES / "wechat_all_27.csv"
+        path, tail = tmp_path / good.name, b"\n"
+        path.write_bytes(good.read_bytes().replace(b"`SUCCESS", b"`NOTASTATUS", 1))
+    monkeypatch.setenv("COUNTERFOIL_PARSE_PROCESS", "0")
+    here = statements.import_file(cf, path)
+    with path.open("ab") as handle:
+        handle.write(tail)
+    monkeypatch.setenv("COUNTERFOIL_PARSE_PROCESS", "1")
+    there = statements.import_file(cf, path)
+    assert not there.already_imported
+    first, second = _everything_stored(cf, here.import_id), _everything_stored(cf, there.import_id)
+    assert second["counts"] == (here.lines, here.rejected, here.lines)  # every line an overlap
+    for line in second["lines"]:
+        assert line.pop("duplicate_of") is not None
+    for line in first["lines"]:
+        assert line.pop("duplicate_of") is None
+    assert first | {"counts": None} == second | {"counts": None}
+    assert first["lines"]
+    if kind == "zm_with_its_rd_summary":  # the RD summary beside it was found there too
+        assert first["balanced"]
+        assert first["checks"]
+    else:
+        assert first["rejected"]
+
+
+def test_a_file_that_stops_being_readable_in_the_parsing_process_is_the_same_clear_error(
+    cf: Counterfoil, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A camt.053 cut off in the middle reads well until the cut: the spawned parser's
+    error reaches the caller as itself (type, facts, message) and nothing is stored."""
+    whole = (FIXTURES / "camt053_v08_two_statements.xml").read_bytes()
+    cut = tmp_path / "camt053_cut.xml"
+    cut.write_bytes(whole[: len(whole) * 2 // 3])
+    monkeypatch.setenv("COUNTERFOIL_PARSE_PROCESS", "0")
+    with pytest.raises(FormatMismatch) as here:
+        statements.import_file(cf, cut)
+    monkeypatch.setenv("COUNTERFOIL_PARSE_PROCESS", "1")
+    with pytest.raises(FormatMismatch) as there:
+        statements.import_file(cf, cut)
+    assert type(there.value) is type(here.value)
+    assert (there.value.file, there.value.expected, there.value.params) == (
+        here.value.file,
+        here.value.expected,
+        here.value.params,
+    )
+    assert str(there.value) == str(here.value)
+    assert "not well-formed XML" in str(there.value)
+    with cf.engine.connect() as conn:
+        assert statements.list_imports(conn) == []
+        assert conn.execute(select(statement_lines.c.line_no)).first() is None

@@ -124,12 +124,15 @@ class StoreUnavailable(CounterfoilError):
     status = 503
 
 
+#: Facts that some errors also keep as attributes (``error.field``, ``error.offset`` …).
+_ATTRIBUTES = ("field", "rule", "file", "expected", "offset", "line", "key")
+
+
 def _rebuild(cls: type[CounterfoilError], message: str, params: dict[str, Any]) -> Any:
     error = cls.__new__(cls)
     error.message, error.params = message, dict(params)
-    if "field" in params:
-        error.field = params["field"]  # type: ignore[attr-defined]
-    if "rule" in params:
-        error.rule = params["rule"]  # type: ignore[attr-defined]
+    for name in _ATTRIBUTES:  # what the subclasses' __init__ keep as attributes
+        if name in params:
+            setattr(error, name, params[name])
     Exception.__init__(error, error.render("en"))
     return error

@@ -152,9 +152,9 @@ class Extra(Mapping[str, str]):
     def _materialise(self) -> dict[str, str]:
         if self._dict is None:
             self._dict = {
-                k: v.strip()
+                k: text
                 for k, v in zip(self._names, self._values, strict=False)
-                if v and v.strip()
+                if v and (text := v.strip())
             }
         return self._dict
 

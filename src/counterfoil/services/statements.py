@@ -12,30 +12,25 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 import orjson
 from sqlalchemy import Connection, func, select
 
 from counterfoil.core.errors import NotFound, TooLarge, ValidationError
 from counterfoil.i18n import _
-from counterfoil.importers import LineError, StatementLine, open_statement
-from counterfoil.importers.lines import Extra
+from counterfoil.importers import ParseResult, open_statement
 from counterfoil.services.access import Principal
 from counterfoil.services.context import Counterfoil
+from counterfoil.services.statement_rows import COLUMNS, DUPLICATE_OF, Parse
 from counterfoil.store import audit
 from counterfoil.store.audit import Actor
 from counterfoil.store.schema import statement_imports, statement_lines, statement_rejects
-
-#: Lines stored at a time. A chunk holds rows (tuples of plain values, which the garbage
-#: collector stops tracking), not the parsed lines, and few enough of them that they die
-#: young: lines held longer reach the collector's oldest generation, and every full
-#: collection walks them again (~15 % of an import when 10,000 lines were held).
-CHUNK = 2_000
 
 
 @dataclass(slots=True)
@@ -63,84 +58,6 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _key(line: StatementLine) -> str:
-    return "|".join((line.source, *line.natural_key()))[:400]
-
-
-#: The columns of ``statement_lines`` in the order ``_row`` gives a line's values.
-COLUMNS: Final = (
-    "import_id", "line_no", "source", "occurred_at", "amount", "currency", "txn_type",
-    "status", "rrn", "trace_no", "terminal_id", "merchant_no", "order_no", "platform_id",
-    "refund_id", "fee", "net", "card_masked", "card_last4", "counterparty", "description",
-    "natural_key", "duplicate_of", "raw", "extra",
-)  # fmt: skip
-
-
-def _extra_json(extra: Mapping[str, str]) -> str:
-    # An ``Extra`` builds its dict once; reading it key by key through the Mapping
-    # protocol would cost a method call per field (several seconds a million lines).
-    plain = extra._materialise() if isinstance(extra, Extra) else dict(extra)
-    return orjson.dumps(plain).decode()
-
-
-def _row(import_id: int, line: StatementLine, key: str, when: Any) -> tuple[Any, ...]:
-    """A line as the values of ``COLUMNS`` (``when``: its time, as the database takes it),
-    ``duplicate_of`` still None."""
-    return (
-        import_id,
-        line.line_no,
-        line.source,
-        when,
-        line.amount,
-        line.currency,
-        line.txn_type,
-        line.status,
-        line.rrn,
-        line.trace_no,
-        line.terminal_id,
-        line.merchant_no,
-        line.order_no,
-        line.platform_id,
-        line.refund_id,
-        line.fee,
-        line.net,
-        line.card_masked,
-        line.card_last4,
-        line.counterparty,
-        line.description,
-        key,
-        None,
-        line.raw,
-        _extra_json(line.extra),
-    )
-
-
-DUPLICATE_OF: Final = COLUMNS.index("duplicate_of")
-
-
-def _chunks(
-    records: Iterator[StatementLine | LineError], import_id: int, stamp: Callable[[datetime], Any]
-) -> Iterator[tuple[list[str], list[tuple[Any, ...]], list[LineError]]]:
-    """The records in chunks: each line as its natural key and its row, rejected rows."""
-    keys: list[str] = []
-    rows: list[tuple[Any, ...]] = []
-    errors: list[LineError] = []
-    for record in records:
-        if isinstance(record, StatementLine):
-            key = _key(record)
-            keys.append(key)
-            rows.append(_row(import_id, record, key, stamp(record.occurred_at)))
-            if len(rows) < CHUNK:
-                continue
-        else:
-            errors.append(record)
-            if len(errors) < CHUNK:
-                continue
-        yield keys, rows, errors
-        keys, rows, errors = [], [], []
-    yield keys, rows, errors
 
 
 def import_file(
@@ -174,14 +91,18 @@ def import_file(
             rejected=earlier["rejected"],
             balanced=earlier["balanced"],
         )
-    result = open_statement(path, format=format, **options)
-    return cf.write(lambda conn: _store(conn, result, path, sha256, merchant_no, actor, progress))
+    result = open_statement(path, format=format, **options)  # the format, or why not
+    return cf.write(
+        lambda conn: _store(
+            conn, result, (path, format, options), sha256, merchant_no, actor, progress
+        )
+    )
 
 
 def _store(
     conn: Connection,
-    result: Any,
-    path: Path,
+    result: ParseResult,
+    asked: tuple[Path, str | None, dict[str, Any]],
     sha256: str,
     merchant_no: str | None,
     actor: Actor,
@@ -191,33 +112,37 @@ def _store(
         int(conn.execute(select(func.coalesce(func.max(statement_imports.c.id), 0))).scalar_one())
         + 1
     )
+    path = asked[0]
     report = ImportReport(import_id, path.name, result.source, sha256)
     store = _LineStore(conn)
-    for keys, rows, errors in _chunks(result.records(), import_id, store.stamp):
-        if rows:
-            report.overlapping += _mark_overlaps(store, import_id, keys, rows)
-            store.insert(rows)
-        if errors:
-            conn.execute(
-                statement_rejects.insert(),
-                [
-                    {
-                        "import_id": import_id,
-                        "line_no": e.line_no,
-                        "reason": e.render("en"),
-                        "raw_excerpt": e.raw_excerpt,
-                    }
-                    for e in errors
-                ],
-            )
-            report.rejected_lines += [{"line": e.line_no, "reason": e.render()} for e in errors]
-        report.lines += len(rows)
-        report.rejected += len(errors)
-        if progress:
-            progress(report.lines + report.rejected)
-    report.checks = [c.to_dict() for c in result.checks]
-    report.info = dict(result.info)
-    report.balanced = bool(result.balanced)
+    parse = Parse(result, *asked, import_id=import_id, sqlite=store.sqlite)
+    with closing(parse.chunks()) as stream:  # a failed write stops the parse too
+        for keys, rows, errors in stream:
+            if rows:
+                report.overlapping += _mark_overlaps(store, import_id, keys, rows)
+                store.insert(rows)
+            if errors:
+                conn.execute(
+                    statement_rejects.insert(),
+                    [
+                        {
+                            "import_id": import_id,
+                            "line_no": e.line_no,
+                            "reason": e.render("en"),
+                            "raw_excerpt": e.raw_excerpt,
+                        }
+                        for e in errors
+                    ],
+                )
+                report.rejected_lines += [{"line": e.line_no, "reason": e.render()} for e in errors]
+            report.lines += len(rows)
+            report.rejected += len(errors)
+            if progress:
+                progress(report.lines + report.rejected)
+    ending = parse.ending
+    report.checks = [c.to_dict() for c in ending.checks]
+    report.info = dict(ending.info)
+    report.balanced = bool(ending.balanced)
     conn.execute(
         statement_imports.insert().values(
             id=import_id,
@@ -297,13 +222,6 @@ class _LineStore:
             # The planner has no statistics of the rows this transaction is writing: left
             # to itself it reads the whole table for each chunk's look-up, not the index.
             conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
-
-    def stamp(self, when: datetime) -> Any:
-        """The time as the column takes it: SQLite keeps the text SQLAlchemy writes for a
-        DateTime (UTC, microseconds), PostgreSQL a timestamptz."""
-        if self.sqlite:
-            return when.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
-        return when
 
     def firsts(self, keys: list[str]) -> dict[str, str]:
         """The first stored line ("import:line") of each of ``keys`` that is stored."""
