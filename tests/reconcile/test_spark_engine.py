@@ -26,7 +26,7 @@ from counterfoil.reconcile.engines.base import EngineResult, Staged
 from counterfoil.reconcile.engines.duckdb_engine import DuckDBEngine
 from counterfoil.reconcile.engines.spark_engine import SparkEngine, local_session
 from counterfoil.reconcile.generator import KINDS, Day, make_day, write_staged
-from counterfoil.reconcile.model import DEFAULT_TOLERANCES, SEPARATOR, line_id
+from counterfoil.reconcile.model import DEFAULT_TOLERANCES, SEPARATOR, line_id, line_ref
 
 MERCHANT = "102310048993424"
 pytestmark = pytest.mark.filterwarnings(
@@ -60,8 +60,17 @@ def _staged(day: Day, folder: Path, decisions: list[tuple[int, int, str]]) -> St
 def _everything(result: EngineResult) -> dict[str, Any]:
     try:
         rows = [r for batch in result.outcomes(size=97) for r in batch]
+        stored = {
+            breaks: sorted(
+                (r for batch in result.stored(breaks=breaks, size=97) for r in batch),
+                key=lambda r: (r[0] or 0, r[1] or 0, r[2] or 0, r[3], r[4]),
+            )
+            for breaks in (False, True)
+        }
+        assert len(stored[False]) + len(stored[True]) == len(rows)
         return {
             "outcomes": sorted(rows, key=lambda r: (r[0] or 0, r[1] or 0, r[2], r[3])),
+            "stored": stored,
             "count": len(rows),
             "details": result.details(),
             "summary": sorted(result.summary()),
@@ -108,6 +117,14 @@ def test_spark_gives_duckdbs_outcomes_row_for_row(
     assert lit["summary"] == duck["summary"]
     assert lit["totals"] == duck["totals"]
     assert lit["passes"] == duck["passes"]
+    assert lit["stored"] == duck["stored"]
+    # the rows as stored are the outcome rows, the line id split into import and line
+    split = {
+        (e, *(line_ref(lid) if lid is not None else (None, None)), outcome, pass_)
+        for e, lid, pass_, outcome in duck["outcomes"]
+    }
+    assert set(duck["stored"][False]) | set(duck["stored"][True]) == split
+    assert {r[3] for r in duck["stored"][False]} == {"matched", "pending"}
     # the comparison is about something: every outcome and every pass occurs
     outcomes = {r[3] for r in duck["outcomes"]}
     assert outcomes == {

@@ -22,6 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from counterfoil.reconcile.model import LINE_BASE
+
 OPEN_ENTRIES: Final = (
     "SELECT e.* FROM entries e WHERE NOT EXISTS (SELECT 1 FROM pairs p WHERE p.eid = e.eid)"
 )
@@ -214,6 +216,16 @@ SELECT 'statement', 'set_aside', COUNT(*), SUM(l.amount) FROM lines l CROSS JOIN
 WHERE (l.ts < pr.day_start OR l.ts >= pr.day_end)
   AND NOT EXISTS (SELECT 1 FROM pairs p WHERE p.lid = l.lid)
 """
+
+#: The outcome rows as ``recon_outcomes`` keeps them, less the run and the break id:
+#: (seq, import_id, line_no, outcome, pass). ``{which}``: ``IN`` for the records that are
+#: not breaks (matched, pending: most of a day, written as they come), ``NOT IN`` for
+#: the breaks (a break id is added to each). A line id splits into import and line.
+STORED: Final = f"""
+SELECT eid, CAST(FLOOR(lid / {LINE_BASE}) AS BIGINT) AS import_id, lid % {LINE_BASE} AS line_no,
+    outcome, pass
+FROM results WHERE outcome {{which}} ('matched', 'pending')
+"""  # noqa: S608
 
 #: The breaks with what explaining them needs.
 DETAILS: Final = """

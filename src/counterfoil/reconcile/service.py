@@ -16,7 +16,6 @@ import contextlib
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -33,7 +32,7 @@ from counterfoil.observe.metrics import observe_reconciliation
 from counterfoil.reconcile.engines import engine_named
 from counterfoil.reconcile.engines.base import Engine, EngineResult
 from counterfoil.reconcile.explain import Break, explain
-from counterfoil.reconcile.model import NOT_BREAKS, OUTCOMES, SOURCE_CHANNELS, line_ref
+from counterfoil.reconcile.model import OUTCOMES, SOURCE_CHANNELS
 from counterfoil.reconcile.settings import check_source, effective_decisions, tolerances_for
 from counterfoil.reconcile.staging import Window, stage
 from counterfoil.services.access import Principal
@@ -260,7 +259,7 @@ def _store(
         )
     )
     ids = {(b.seq, b.import_id, b.line_no, b.outcome): b.break_id for b in breaks}
-    _insert_outcomes(conn, _outcome_rows(run_id, result, ids))
+    _insert_outcomes(conn, run_id, result, ids)
     audit.record(
         conn,
         who.actor,
@@ -287,36 +286,31 @@ def _store(
     }
 
 
-def _outcome_rows(
-    run_id: int, result: EngineResult, ids: dict[tuple[Any, ...], str]
-) -> Iterator[list[tuple[Any, ...]]]:
-    for batch in result.outcomes():
-        rows = []
-        for eid, lid, pass_, outcome in batch:
-            import_id, line_no = line_ref(lid) if lid is not None else (None, None)
-            key = (eid, import_id, line_no, outcome)
-            rows.append(
-                (
-                    run_id,
-                    eid,
-                    import_id,
-                    line_no,
-                    outcome,
-                    pass_,
-                    None if outcome in NOT_BREAKS else ids.get(key),
-                )
-            )
-        yield rows
-
-
-def _insert_outcomes(conn: Connection, batches: Iterator[list[tuple[Any, ...]]]) -> None:
+def _insert_outcomes(
+    conn: Connection, run_id: int, result: EngineResult, ids: dict[tuple[Any, ...], str]
+) -> None:
+    """Every record's outcome row: the many that are not breaks straight from the engine
+    as it gives them, then the breaks, each with its break id."""
+    settled = result.stored(breaks=False)
+    broken = (
+        [(*row, ids.get((row[0], row[1], row[2], row[3]))) for row in batch]
+        for batch in result.stored(breaks=True)
+    )
     if conn.dialect.name == "sqlite":
-        sql = (
-            f"INSERT INTO recon_outcomes ({', '.join(OUTCOME_COLUMNS)}) "  # noqa: S608
-            f"VALUES ({', '.join('?' * len(OUTCOME_COLUMNS))})"
-        )
-        for rows in batches:
-            conn.exec_driver_sql(sql, rows)
+        # The run's id is our own integer: written into the statement, not sent per row.
+        columns = ", ".join(OUTCOME_COLUMNS[1:-1])
+        marks = ", ".join("?" * (len(OUTCOME_COLUMNS) - 2))
+        for batch in settled:
+            conn.exec_driver_sql(
+                f"INSERT INTO recon_outcomes (run_id, {columns}) VALUES ({run_id:d}, {marks})",  # noqa: S608
+                batch,
+            )
+        for rows in broken:
+            conn.exec_driver_sql(
+                f"INSERT INTO recon_outcomes (run_id, {columns}, break_id) "  # noqa: S608
+                f"VALUES ({run_id:d}, {marks}, ?)",
+                rows,
+            )
         return
     from psycopg import sql as pgsql
 
@@ -326,9 +320,12 @@ def _insert_outcomes(conn: Connection, batches: Iterator[list[tuple[Any, ...]]])
     driver = conn.connection.driver_connection
     assert driver is not None
     with driver.cursor() as cursor, cursor.copy(copy) as stream:
-        for rows in batches:
-            for row in rows:
-                stream.write_row(row)
+        for batch in settled:
+            for row in batch:
+                stream.write_row((run_id, *row, None))
+        for rows in broken:
+            for full in rows:
+                stream.write_row((run_id, *full))
 
 
 def _keep_breaks(

@@ -18,6 +18,9 @@ from counterfoil.reconcile.model import Tolerance
 
 #: One outcome row: (seq or None, line id or None, pass, outcome).
 OutcomeRow = tuple[int | None, int | None, str, str]
+#: One outcome row as stored, less the run and break id: (seq, import_id, line_no,
+#: outcome, pass), as ``passes.STORED`` gives it.
+StoredRow = tuple[int | None, int | None, int | None, str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +38,10 @@ class Staged:
 class EngineResult(Protocol):
     def outcomes(self, size: int = 100_000) -> Iterator[list[OutcomeRow]]:
         """Every outcome row, in batches."""
+        ...
+
+    def stored(self, *, breaks: bool, size: int = 100_000) -> Iterator[list[StoredRow]]:
+        """The outcome rows of the breaks, or of every other record, as stored."""
         ...
 
     def details(self) -> list[tuple[Any, ...]]:

@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 
 from counterfoil.reconcile import passes
-from counterfoil.reconcile.engines.base import OutcomeRow, Staged
+from counterfoil.reconcile.engines.base import OutcomeRow, Staged, StoredRow
 from counterfoil.reconcile.model import (
     DECISION_COLUMNS,
     ENTRY_COLUMNS,
@@ -126,6 +126,16 @@ class DuckDBResult:
     def outcomes(self, size: int = 100_000) -> Iterator[list[OutcomeRow]]:
         cursor = self.con.cursor()
         cursor.execute("SELECT eid, lid, pass, outcome FROM results")
+        while True:
+            batch = cursor.fetchmany(size)
+            if not batch:
+                break
+            yield batch
+        cursor.close()
+
+    def stored(self, *, breaks: bool, size: int = 100_000) -> Iterator[list[StoredRow]]:
+        cursor = self.con.cursor()
+        cursor.execute(passes.STORED.format(which="NOT IN" if breaks else "IN"))
         while True:
             batch = cursor.fetchmany(size)
             if not batch:

@@ -24,7 +24,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 
 from counterfoil.reconcile import passes
-from counterfoil.reconcile.engines.base import OutcomeRow, Staged
+from counterfoil.reconcile.engines.base import OutcomeRow, Staged, StoredRow
 from counterfoil.reconcile.model import (
     DECISION_COLUMNS,
     ENTRY_COLUMNS,
@@ -204,6 +204,17 @@ class SparkResult:
         batch: list[OutcomeRow] = []
         for row in frame.toLocalIterator():
             batch.append((row[0], row[1], row[2], row[3]))
+            if len(batch) >= size:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def stored(self, *, breaks: bool, size: int = 100_000) -> Iterator[list[StoredRow]]:
+        frame = self.spark.sql(passes.STORED.format(which="NOT IN" if breaks else "IN"))
+        batch: list[StoredRow] = []
+        for row in frame.toLocalIterator():
+            batch.append((row[0], row[1], row[2], row[3], row[4]))
             if len(batch) >= size:
                 yield batch
                 batch = []
