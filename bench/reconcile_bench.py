@@ -101,6 +101,8 @@ def prepare(url: str, home: str, n: int, rate: float) -> dict[str, Any]:
 
         recorded = at(datetime.now(UTC))
         with writing(cf.engine) as conn:
+            if sqlite:  # the indexes of ten million rows stay in memory while they grow
+                conn.exec_driver_sql("PRAGMA cache_size = -4000000")
             rows: list[tuple[Any, ...]] = []
             for e in day.entries:
                 key = (

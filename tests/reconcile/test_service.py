@@ -6,7 +6,9 @@ back as a recovered entry with a slip; break lists export."""
 from __future__ import annotations
 
 import io
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,9 +16,10 @@ from openpyxl import load_workbook
 from sqlalchemy import func, select
 
 from counterfoil.core.errors import Conflict, Forbidden, IntegrityFailure, NotFound
-from counterfoil.reconcile import decisions, service, views
+from counterfoil.reconcile import decisions, service, staging, views
 from counterfoil.reconcile.export import export_breaks
 from counterfoil.reconcile.generator import Day, line_rows, make_day, payloads
+from counterfoil.reconcile.model import DEFAULT_TOLERANCES
 from counterfoil.services import certificates, lookups, receipts
 from counterfoil.services import merchants as merchant_svc
 from counterfoil.services.access import Principal
@@ -269,3 +272,32 @@ def test_an_empty_day_is_a_complete_run_with_nothing_in_it(cf: Counterfoil) -> N
     assert run["journal"]["in"] == {"count": 0, "amount": 0}
     assert run["statement"]["complete"]
     assert run["breaks"] == {"new": 0, "persisting": 0, "resolved": 0}
+
+
+def test_a_large_day_s_lines_staged_by_a_process_of_their_own_are_the_same(
+    cf: Counterfoil, day: Day, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On SQLite the lines of a day of ``PARALLEL_ENTRIES`` entries or more are copied by
+    a spawned process while the entries are copied here: forced on a small day, the
+    staged files are byte for byte those copied one after the other."""
+    _load(cf, day)
+    scope = cf.read(lambda conn: service.day_scope(conn, MERCHANT, DAY))
+    tolerances = [DEFAULT_TOLERANCES[s] for s in scope.window.sources]
+    pools: list[Any] = []
+
+    class Spy(ProcessPoolExecutor):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            pools.append(self)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(staging, "ProcessPoolExecutor", Spy)
+    monkeypatch.setattr(staging, "_cores", lambda: 2)
+    staged = {}
+    for threshold in (10**9, 0):
+        monkeypatch.setattr(staging, "PARALLEL_ENTRIES", threshold)
+        done = staging.stage(cf.engine, scope.window, tmp_path / str(threshold), tolerances, [])
+        staged[threshold] = (done.entries.read_bytes(), done.lines.read_bytes(), done.counts)
+    assert len(pools) == (1 if cf.engine.dialect.name == "sqlite" else 0)
+    assert staged[0] == staged[10**9]
+    assert staged[0][2]["entries"] > 0
+    assert staged[0][2]["lines"] > 0
