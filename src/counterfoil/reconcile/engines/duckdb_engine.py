@@ -151,22 +151,15 @@ class DuckDBResult:
         self.counts = counts
 
     def outcomes(self, size: int = 100_000) -> Iterator[list[OutcomeRow]]:
-        cursor = self.con.cursor()
-        cursor.execute("SELECT eid, lid, pass, outcome FROM results")
-        while True:
-            batch = cursor.fetchmany(size)
-            if not batch:
-                break
-            yield batch
-        cursor.close()
+        return self._batches("SELECT eid, lid, pass, outcome FROM results", size)
 
     def stored(self, *, breaks: bool, size: int = 100_000) -> Iterator[list[StoredRow]]:
+        return self._batches(passes.STORED.format(which="NOT IN" if breaks else "IN"), size)
+
+    def _batches(self, sql: str, size: int) -> Iterator[list[Any]]:
         cursor = self.con.cursor()
-        cursor.execute(passes.STORED.format(which="NOT IN" if breaks else "IN"))
-        while True:
-            batch = cursor.fetchmany(size)
-            if not batch:
-                break
+        cursor.execute(sql)
+        while batch := cursor.fetchmany(size):
             yield batch
         cursor.close()
 
