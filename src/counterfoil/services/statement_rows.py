@@ -1,8 +1,8 @@
 """A statement file's lines as the rows of ``statement_lines``, parsed here or in a
 process of its own.
 
-Parsing a large file and storing its lines each take most of one core. A file of more
-than ``PARALLEL_BYTES`` is therefore parsed by a spawned process that sends its rows in
+Parsing a large file and storing its lines each take most of one core. A file of
+``PARALLEL_BYTES`` or more is therefore parsed by a spawned process that sends its rows in
 chunks through a bounded queue (memory stays that of a few chunks, whatever the file),
 while the importing process looks up overlaps and writes: the two cores work at once.
 Both ways give the same chunks, in file order, and the same account of the file at the
