@@ -161,18 +161,15 @@ def prepare(url: str, home: str, n: int, rate: float) -> dict[str, Any]:
 def wrong_outcomes(url: str, run_id: int, day: Any) -> int:
     """Records whose stored outcome is not the generator's truth, or that have none or two
     (precision and recall are 100 % exactly when this is 0). Not timed."""
-    from sqlalchemy import create_engine, select
+    from sqlalchemy import create_engine
 
-    from counterfoil.store.reconcile_schema import recon_outcomes
+    from counterfoil.reconcile.outcomes import run_outcomes
 
-    o = recon_outcomes.c
     seen_entries: dict[int, set[str]] = {}
     seen_lines: dict[int, set[str]] = {}
     engine = create_engine(url)
     with engine.connect() as conn:
-        for seq, line_no, outcome in conn.execute(
-            select(o.seq, o.line_no, o.outcome).where(o.run_id == run_id)
-        ):
+        for seq, _import_id, line_no, outcome, _pass, _break in run_outcomes(conn, run_id):
             if seq is not None:
                 seen_entries.setdefault(seq, set()).add(outcome)
             if line_no is not None:

@@ -31,12 +31,18 @@ from sqlalchemy import Connection, create_engine, func, make_url, select, text
 from conftest import MERCHANT
 from counterfoil.config import Settings
 from counterfoil.reconcile.generator import line_rows, make_day, payloads
+from counterfoil.reconcile.outcomes import run_outcomes
 from counterfoil.services import ingest, verification
 from counterfoil.services import merchants as merchant_svc
 from counterfoil.services.context import Counterfoil
 from counterfoil.store.audit import Actor
 from counterfoil.store.cases_schema import cases
-from counterfoil.store.reconcile_schema import recon_breaks, recon_outcomes, recon_runs
+from counterfoil.store.reconcile_schema import (
+    recon_breaks,
+    recon_outcome_sets,
+    recon_outcomes,
+    recon_runs,
+)
 from counterfoil.store.schema import statement_imports, statement_lines
 from serverproc import env_for, run_cli
 
@@ -213,26 +219,21 @@ def _check_consistent(cf: Counterfoil) -> dict[str, int]:
     with cf.engine.connect() as conn:
         runs = {row.id: row for row in conn.execute(select(r.id, r.entries, r.lines, r.summary))}
         for run_id, run in runs.items():
-            entries = conn.execute(
-                select(func.count(func.distinct(o.seq))).where(o.run_id == run_id)
-            ).scalar_one()
-            lines = conn.execute(
-                select(func.count()).select_from(
-                    select(o.import_id, o.line_no)
-                    .where(o.run_id == run_id, o.line_no.is_not(None))
-                    .distinct()
-                    .subquery()
-                )
-            ).scalar_one()
+            records = list(run_outcomes(conn, run_id))
+            entries = len({r[0] for r in records if r[0] is not None})
+            lines = len({(r[1], r[2]) for r in records if r[2] is not None})
             summary = orjson.loads(run.summary)
             assert entries == run.entries == summary["journal"]["in"]["count"], run_id
             assert lines == run.lines == summary["statement"]["in"]["count"], run_id
             assert entries > 0
             assert lines > 0
-        orphans = conn.execute(
-            select(func.count()).where(o.run_id.not_in(list(runs) or [0]))
-        ).scalar_one()
-        assert orphans == 0, f"{orphans} outcome rows of a run that is not stored"
+        for table in (recon_outcomes, recon_outcome_sets):
+            orphans = conn.execute(
+                select(func.count())
+                .select_from(table)
+                .where(table.c.run_id.not_in(list(runs) or [0]))
+            ).scalar_one()
+            assert orphans == 0, f"{orphans} {table.name} rows of a run that is not stored"
         for column in (b.first_run_id, b.last_run_id, b.resolved_run_id):
             dangling = conn.execute(
                 select(func.count())
@@ -252,17 +253,9 @@ def _check_consistent(cf: Counterfoil) -> dict[str, int]:
 
 
 def _final_state(cf: Counterfoil, run_id: int) -> dict[str, Any]:
-    o = recon_outcomes.c
     b = recon_breaks.c
     with cf.engine.connect() as conn:
-        outcomes = Counter(
-            tuple(row)
-            for row in conn.execute(
-                select(o.seq, o.import_id, o.line_no, o.outcome, o["pass"], o.break_id).where(
-                    o.run_id == run_id
-                )
-            )
-        )
+        outcomes = Counter(run_outcomes(conn, run_id))
         breaks = {
             row.break_id: (row.outcome, row.status == "resolved")
             for row in conn.execute(select(b.break_id, b.outcome, b.status))

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
-
+from counterfoil.reconcile.outcomes import run_outcomes
 from counterfoil.services import ingest
 from counterfoil.services.access import Principal
 from counterfoil.services.context import Counterfoil
 from counterfoil.store.audit import Actor
-from counterfoil.store.reconcile_schema import recon_outcomes
 
 ACTOR = Actor("test", "local")
 
@@ -27,20 +25,6 @@ def finance(*merchants: str) -> Principal:
 
 
 def outcomes(cf: Counterfoil, run_id: int) -> list[tuple[Any, ...]]:
-    o = recon_outcomes.c
-    return cf.read(
-        lambda conn: [
-            tuple(r)
-            for r in conn.execute(
-                select(
-                    o.seq,
-                    o.import_id,
-                    o.line_no,
-                    o.outcome,
-                    o.pass_ if hasattr(o, "pass_") else o["pass"],
-                )
-                .where(o.run_id == run_id)
-                .order_by(o.seq, o.line_no)
-            )
-        ]
-    )
+    """(seq, import_id, line_no, outcome, pass) of each record of the run, by seq, then line."""
+    rows = cf.read(lambda conn: [r[:5] for r in run_outcomes(conn, run_id)])
+    return sorted(rows, key=lambda r: (r[0] is None, r[0] or 0, r[2] is None, r[2] or 0))

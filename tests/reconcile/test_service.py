@@ -20,11 +20,12 @@ from counterfoil.reconcile import decisions, service, staging, views
 from counterfoil.reconcile.export import export_breaks
 from counterfoil.reconcile.generator import Day, line_rows, make_day, payloads
 from counterfoil.reconcile.model import DEFAULT_TOLERANCES
+from counterfoil.reconcile.outcomes import run_outcomes
 from counterfoil.services import certificates, lookups, receipts
 from counterfoil.services import merchants as merchant_svc
 from counterfoil.services.access import Principal
 from counterfoil.services.context import Counterfoil
-from counterfoil.store.reconcile_schema import recon_breaks, recon_outcomes
+from counterfoil.store.reconcile_schema import recon_breaks, recon_outcome_sets, recon_outcomes
 from counterfoil.store.schema import audit_log, statement_imports, statement_lines
 from reconcile.recon_helpers import finance, record
 
@@ -65,15 +66,10 @@ def _load(cf: Counterfoil, day: Day, import_id: int = 1) -> None:
 
 
 def _by_record(cf: Counterfoil, run_id: int) -> tuple[dict[int, set[str]], dict[int, set[str]]]:
-    o = recon_outcomes.c
     entries: dict[int, set[str]] = {}
     lines: dict[int, set[str]] = {}
-    rows = cf.read(
-        lambda conn: conn.execute(
-            select(o.seq, o.line_no, o.outcome).where(o.run_id == run_id)
-        ).all()
-    )
-    for seq, line_no, outcome in rows:
+    rows = cf.read(lambda conn: list(run_outcomes(conn, run_id)))
+    for seq, _import_id, line_no, outcome, _pass, _break in rows:
         if seq is not None:
             entries.setdefault(seq, set()).add(outcome)
         if line_no is not None:
@@ -183,13 +179,7 @@ def test_manual_match_and_unmatch_survive_re_runs(cf: Counterfoil, day: Day) -> 
         for s, o in day.entry_truth.items()
         if o == "matched" and not any(e.seq == s and e.channel == "wechat" for e in day.entries)
     )
-    pair = cf.read(
-        lambda c: c.execute(
-            select(recon_outcomes.c.line_no).where(
-                recon_outcomes.c.run_id == run["run_id"], recon_outcomes.c.seq == matched
-            )
-        ).scalar_one()
-    )
+    (pair,) = cf.read(lambda c: [r[2] for r in run_outcomes(c, run["run_id"]) if r[0] == matched])
     decisions.decide(
         cf,
         who,
@@ -260,10 +250,9 @@ def test_a_run_that_does_not_add_up_is_refused(cf: Counterfoil, day: Day, monkey
     monkeypatch.setattr(duckdb_engine.DuckDBResult, "summary", lossy)
     with pytest.raises(IntegrityFailure):
         service.reconcile(cf, finance(MERCHANT), merchant_no=MERCHANT, day=DAY)
-    assert (
-        cf.read(lambda c: c.execute(select(func.count()).select_from(recon_outcomes)).scalar_one())
-        == 0
-    )
+    for table in (recon_outcomes, recon_outcome_sets):
+        count = select(func.count()).select_from(table)
+        assert cf.read(lambda c, count=count: c.execute(count).scalar_one()) == 0
 
 
 def test_an_empty_day_is_a_complete_run_with_nothing_in_it(cf: Counterfoil) -> None:

@@ -16,6 +16,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 pytest.importorskip("pyspark")
@@ -60,17 +61,22 @@ def _staged(day: Day, folder: Path, decisions: list[tuple[int, int, str]]) -> St
 def _everything(result: EngineResult) -> dict[str, Any]:
     try:
         rows = [r for batch in result.outcomes(size=97) for r in batch]
-        stored = {
-            breaks: sorted(
-                (r for batch in result.stored(breaks=breaks, size=97) for r in batch),
-                key=lambda r: (r[0] or 0, r[1] or 0, r[2] or 0, r[3], r[4]),
-            )
-            for breaks in (False, True)
-        }
-        assert len(stored[False]) + len(stored[True]) == len(rows)
+        stored = sorted(
+            (r for batch in result.stored(size=97) for r in batch),
+            key=lambda r: (r[0] or 0, r[1] or 0, r[2] or 0, r[3], r[4]),
+        )
+        sets = list(result.sets(7))  # small sets: parts are cut inside outcomes and passes
+        members = [
+            (*member, outcome, pass_)
+            for outcome, pass_, _part, _n, text in sets
+            for member in orjson.loads(text)
+        ]
+        assert len(stored) + len(members) == len(rows)
         return {
             "outcomes": sorted(rows, key=lambda r: (r[0] or 0, r[1] or 0, r[2], r[3])),
             "stored": stored,
+            "sets": sets,
+            "members": members,
             "count": len(rows),
             "details": result.details(),
             "summary": sorted(result.summary()),
@@ -118,13 +124,18 @@ def test_spark_gives_duckdbs_outcomes_row_for_row(
     assert lit["totals"] == duck["totals"]
     assert lit["passes"] == duck["passes"]
     assert lit["stored"] == duck["stored"]
+    # the sets are the same text, cut in the same places, whether DuckDB's SQL made them
+    # or base.outcome_sets from Spark's rows
+    assert lit["sets"] == duck["sets"]
+    assert all(n == len(orjson.loads(text)) <= 7 for _o, _p, _part, n, text in duck["sets"])
     # the rows as stored are the outcome rows, the line id split into import and line
     split = {
         (e, *(line_ref(lid) if lid is not None else (None, None)), outcome, pass_)
         for e, lid, pass_, outcome in duck["outcomes"]
     }
-    assert set(duck["stored"][False]) | set(duck["stored"][True]) == split
-    assert {r[3] for r in duck["stored"][False]} == {"matched", "pending"}
+    assert set(duck["stored"]) | set(duck["members"]) == split
+    assert {r[3] for r in duck["members"]} == {"matched", "pending"}
+    assert {r[3] for r in duck["stored"]}.isdisjoint({"matched", "pending"})
     # the comparison is about something: every outcome and every pass occurs
     outcomes = {r[3] for r in duck["outcomes"]}
     assert outcomes == {

@@ -217,14 +217,22 @@ WHERE (l.ts < pr.day_start OR l.ts >= pr.day_end)
   AND NOT EXISTS (SELECT 1 FROM pairs p WHERE p.lid = l.lid)
 """
 
-#: The outcome rows as ``recon_outcomes`` keeps them, less the run and the break id:
-#: (seq, import_id, line_no, outcome, pass). ``{which}``: ``IN`` for the records that are
-#: not breaks (matched, pending: most of a day, written as they come), ``NOT IN`` for
-#: the breaks (a break id is added to each). A line id splits into import and line.
+#: The outcome rows of the breaks as ``recon_outcomes`` keeps them, less the run and the
+#: break id: (seq, import_id, line_no, outcome, pass). A line id splits into import and
+#: line.
 STORED: Final = f"""
 SELECT eid, CAST(FLOOR(lid / {LINE_BASE}) AS BIGINT) AS import_id, lid % {LINE_BASE} AS line_no,
     outcome, pass
-FROM results WHERE outcome {{which}} ('matched', 'pending')
+FROM results WHERE outcome NOT IN ('matched', 'pending')
+"""  # noqa: S608
+
+#: The same for every other record (matched, pending: most of a day), in the order
+#: ``engines.base.outcome_sets`` cuts into sets.
+SETTLED: Final = f"""
+SELECT eid, CAST(FLOOR(lid / {LINE_BASE}) AS BIGINT) AS import_id, lid % {LINE_BASE} AS line_no,
+    outcome, pass
+FROM results WHERE outcome IN ('matched', 'pending')
+ORDER BY outcome, pass, eid NULLS LAST, lid NULLS LAST
 """  # noqa: S608
 
 #: The breaks with what explaining them needs.

@@ -1,9 +1,12 @@
 """The tables of reconciliation (in the one ``metadata`` of ``store.schema``).
 
-A run is one reconciliation of a merchant's day (or of one import); its outcomes, one row
-per matched pair or group member and per unmatched record, never change
-(``recon_outcomes``, append-only). A break is a non-match that lives across runs under a
-stable id: ``recon_breaks`` holds its current state (new, persisting, resolved) and is
+A run is one reconciliation of a merchant's day (or of one import); its outcomes never
+change. A break's record is a row of ``recon_outcomes`` with its break id; the records
+that are not breaks (matched, pending: nearly all of a day) are kept as sets of
+``SET_SIZE`` members, one row each in ``recon_outcome_sets`` (a million rows written one
+by one took SQLite 4.4 s). Both are append-only; ``reconcile.outcomes.run_outcomes``
+reads a run's outcomes back as rows. A break is a non-match that lives across runs under
+a stable id: ``recon_breaks`` holds its current state (new, persisting, resolved) and is
 the one table here that is updated. People's decisions — a manual match or unmatch with
 its reason — are append-only (``recon_decisions``), as are the adoptions of statement
 lines as recovered journal entries (``recon_adoptions``). ``recon_tolerances`` holds the
@@ -27,7 +30,12 @@ from sqlalchemy import (
 from counterfoil.store.schema import metadata
 
 #: The reconciliation tables no code path may UPDATE or DELETE (migration 0011's triggers).
-RECONCILE_APPEND_ONLY = ("recon_outcomes", "recon_decisions", "recon_adoptions")
+RECONCILE_APPEND_ONLY = (
+    "recon_outcomes",
+    "recon_outcome_sets",
+    "recon_decisions",
+    "recon_adoptions",
+)
 
 recon_runs = Table(
     "recon_runs",
@@ -48,7 +56,7 @@ recon_runs = Table(
 )
 Index("ix_recon_runs_merchant_scope", recon_runs.c.merchant_no, recon_runs.c.scope)
 
-#: What became of every record of a run: a pair (seq and line), or one side alone.
+#: What became of each break's record in a run: a pair (seq and line), or one side alone.
 recon_outcomes = Table(
     "recon_outcomes",
     metadata,
@@ -61,6 +69,24 @@ recon_outcomes = Table(
     Column("break_id", String(40)),
 )
 Index("ix_recon_outcomes_run", recon_outcomes.c.run_id, recon_outcomes.c.outcome)
+
+#: How many records one row of ``recon_outcome_sets`` holds at most.
+SET_SIZE = 5_000
+
+#: The records of a run that are not breaks, grouped by outcome and pass, in parts of at
+#: most ``SET_SIZE``: ``members`` is a JSON array of ``[seq, import_id, line_no]`` (null
+#: for a side that has none), ordered by seq, then line. SQL reads it with
+#: ``json_each`` (SQLite) or ``jsonb_array_elements`` (PostgreSQL).
+recon_outcome_sets = Table(
+    "recon_outcome_sets",
+    metadata,
+    Column("run_id", Integer, primary_key=True, autoincrement=False),
+    Column("outcome", String(24), primary_key=True),
+    Column("pass", String(12), primary_key=True),
+    Column("part", Integer, primary_key=True, autoincrement=False),
+    Column("records", Integer, nullable=False),
+    Column("members", Text, nullable=False),
+)
 
 recon_breaks = Table(
     "recon_breaks",

@@ -9,18 +9,23 @@ Two engines given the same ``Staged`` must give the same rows.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+
+import orjson
 
 from counterfoil.reconcile.model import Tolerance
 
 #: One outcome row: (seq or None, line id or None, pass, outcome).
 OutcomeRow = tuple[int | None, int | None, str, str]
 #: One outcome row as stored, less the run and break id: (seq, import_id, line_no,
-#: outcome, pass), as ``passes.STORED`` gives it.
+#: outcome, pass), as ``passes.STORED`` and ``passes.SETTLED`` give it.
 StoredRow = tuple[int | None, int | None, int | None, str, str]
+#: A set of records that are not breaks, as ``recon_outcome_sets`` keeps it: (outcome,
+#: pass, part, records, members), members a JSON array of [seq, import_id, line_no].
+OutcomeSet = tuple[str, str, int, int, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,8 +45,13 @@ class EngineResult(Protocol):
         """Every outcome row, in batches."""
         ...
 
-    def stored(self, *, breaks: bool, size: int = 100_000) -> Iterator[list[StoredRow]]:
-        """The outcome rows of the breaks, or of every other record, as stored."""
+    def stored(self, size: int = 100_000) -> Iterator[list[StoredRow]]:
+        """The outcome rows of the breaks, as stored (a break id is added to each)."""
+        ...
+
+    def sets(self, size: int) -> Iterator[OutcomeSet]:
+        """Every other record (matched, pending) in sets of at most ``size``, as
+        ``outcome_sets`` makes them."""
         ...
 
     def details(self) -> list[tuple[Any, ...]]:
@@ -61,6 +71,22 @@ class EngineResult(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+def outcome_sets(rows: Iterable[StoredRow], size: int) -> Iterator[OutcomeSet]:
+    """``rows`` (ordered by outcome, pass, seq, line; no seq or line last) cut into sets of
+    at most ``size`` per outcome and pass, numbered from 0 in each."""
+    key: tuple[str, str] | None = None
+    part, members = 0, list[tuple[int | None, int | None, int | None]]()
+    for seq, import_id, line_no, outcome, pass_ in rows:
+        if (outcome, pass_) != key or len(members) == size:
+            if key is not None:
+                yield (*key, part, len(members), orjson.dumps(members).decode())
+            part = part + 1 if (outcome, pass_) == key else 0
+            key, members = (outcome, pass_), []
+        members.append((seq, import_id, line_no))
+    if key is not None:
+        yield (*key, part, len(members), orjson.dumps(members).decode())
 
 
 class Engine(Protocol):

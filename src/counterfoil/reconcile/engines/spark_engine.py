@@ -24,7 +24,13 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 
 from counterfoil.reconcile import passes
-from counterfoil.reconcile.engines.base import OutcomeRow, Staged, StoredRow
+from counterfoil.reconcile.engines.base import (
+    OutcomeRow,
+    OutcomeSet,
+    Staged,
+    StoredRow,
+    outcome_sets,
+)
 from counterfoil.reconcile.model import (
     DECISION_COLUMNS,
     ENTRY_COLUMNS,
@@ -210,16 +216,22 @@ class SparkResult:
         if batch:
             yield batch
 
-    def stored(self, *, breaks: bool, size: int = 100_000) -> Iterator[list[StoredRow]]:
-        frame = self.spark.sql(passes.STORED.format(which="NOT IN" if breaks else "IN"))
+    def stored(self, size: int = 100_000) -> Iterator[list[StoredRow]]:
         batch: list[StoredRow] = []
-        for row in frame.toLocalIterator():
-            batch.append((row[0], row[1], row[2], row[3], row[4]))
+        for row in self._rows(passes.STORED):
+            batch.append(row)
             if len(batch) >= size:
                 yield batch
                 batch = []
         if batch:
             yield batch
+
+    def sets(self, size: int) -> Iterator[OutcomeSet]:
+        return outcome_sets(self._rows(passes.SETTLED), size)
+
+    def _rows(self, sql: str) -> Iterator[StoredRow]:
+        for row in self.spark.sql(sql).toLocalIterator():
+            yield (row[0], row[1], row[2], row[3], row[4])
 
     def details(self) -> list[tuple[Any, ...]]:
         return [_plain(r) for r in self.spark.sql(passes.DETAILS).collect()]
