@@ -16,8 +16,8 @@ Timed, each in its own process under bench/measure.py (peak RSS is its own):
   read from the store with ``read_sql``, one outer merge on RRN / order number, counts of
   matched, amount differences and missing on either side. Nothing stored.
 * ``duckdb_join``: one hand-written DuckDB join — the same staged files our engine reads
-  (staging time included), one FULL OUTER JOIN on the key, counts per outcome. Nothing
-  stored.
+  (staging time included), one FULL OUTER JOIN on the key as the pandas script takes it
+  (RRN, else order number or platform id), counts per outcome. Nothing stored.
 
 Printed, and written to bench/results/reconcile-<db>.json.
 
@@ -249,7 +249,7 @@ def run_pandas(url: str, home: str) -> dict[str, Any]:
 def run_duckdb_join(url: str, home: str) -> dict[str, Any]:
     import duckdb
 
-    from counterfoil.reconcile.model import ENTRY_COLUMNS, LINE_COLUMNS, SEPARATOR
+    from counterfoil.reconcile.model import SEPARATOR, STAGED_ENTRY_COLUMNS, STAGED_LINE_COLUMNS
     from counterfoil.reconcile.service import day_scope
     from counterfoil.reconcile.settings import tolerances_for
     from counterfoil.reconcile.staging import stage
@@ -273,12 +273,13 @@ def run_duckdb_join(url: str, home: str) -> dict[str, Any]:
     con = duckdb.connect()
     rows = con.execute(
         f"""
-        SELECT CASE WHEN e.eid IS NULL THEN 'missing_in_journal'
-                    WHEN l.lid IS NULL THEN 'missing_in_statement'
+        SELECT CASE WHEN e.seq IS NULL THEN 'missing_in_journal'
+                    WHEN l.line_no IS NULL THEN 'missing_in_statement'
                     WHEN e.amount = l.amount THEN 'matched' ELSE 'amount_mismatch' END AS o,
                COUNT(*)
-        FROM {read(staged.entries, ENTRY_COLUMNS)} e
-        FULL OUTER JOIN {read(staged.lines, LINE_COLUMNS)} l ON l.k1 = e.k1
+        FROM {read(staged.entries, STAGED_ENTRY_COLUMNS)} e
+        FULL OUTER JOIN {read(staged.lines, STAGED_LINE_COLUMNS)} l
+            ON COALESCE(l.rrn, l.platform_id) = COALESCE(e.rrn, e.order_no)
         GROUP BY o
         """  # noqa: S608
     ).fetchall()

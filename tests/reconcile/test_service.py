@@ -17,6 +17,8 @@ from sqlalchemy import func, select
 
 from counterfoil.core.errors import Conflict, Forbidden, IntegrityFailure, NotFound
 from counterfoil.reconcile import decisions, service, staging, views
+from counterfoil.reconcile.engines import duckdb_engine
+from counterfoil.reconcile.engines.base import Direct
 from counterfoil.reconcile.export import export_breaks
 from counterfoil.reconcile.generator import Day, line_rows, make_day, payloads
 from counterfoil.reconcile.model import DEFAULT_TOLERANCES
@@ -82,9 +84,28 @@ def day() -> Day:
     return make_day(MERCHANT, DAY, 150, break_rate=0.35, seed=11)
 
 
-def test_a_generated_day_is_found_exactly_and_adds_up(cf: Counterfoil, day: Day) -> None:
+@pytest.mark.parametrize("in_place", [False, True], ids=["staged-files", "read-in-place"])
+def test_a_generated_day_is_found_exactly_and_adds_up(
+    cf: Counterfoil, day: Day, in_place: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Also with the day read by DuckDB from the SQLite store itself (as a large day is:
+    forced here on a small one); PostgreSQL's is always copied out."""
     _load(cf, day)
+    given: list[Any] = []
+    real_run = duckdb_engine.DuckDBEngine.run
+
+    def run_seeing(self: Any, staged: Any) -> Any:
+        given.append(staged)
+        return real_run(self, staged)
+
+    monkeypatch.setattr(duckdb_engine.DuckDBEngine, "run", run_seeing)
+    if in_place:
+        monkeypatch.setattr(staging, "DIRECT_ENTRIES", 0)
     run = service.reconcile(cf, finance(MERCHANT), merchant_no=MERCHANT, day=DAY)
+    direct = in_place and cf.engine.dialect.name == "sqlite"
+    assert [isinstance(s.entries, Direct) and isinstance(s.lines, Direct) for s in given] == [
+        direct
+    ]
 
     entries, lines = _by_record(cf, run["run_id"])
     assert {s: o for s, o in day.entry_truth.items() if o != "set_aside"} == {

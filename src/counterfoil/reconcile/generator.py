@@ -21,7 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from counterfoil.core.fees import DEFAULT_RULES
-from counterfoil.reconcile.model import SEPARATOR, line_id
+from counterfoil.reconcile.model import SEPARATOR
 
 RULES = {r.channel: r for r in DEFAULT_RULES}
 KINDS = (
@@ -317,23 +317,16 @@ def write_staged(day: Day, folder: Path, import_id: int = 1) -> tuple[Path, Path
     )
     with entries.open("w", encoding="utf-8") as out:
         for e in day.entries:
-            qr = e.channel == "wechat"
-            key = f"O:{e.order_no}" if qr else f"R:{e.rrn}"
             row: tuple[Any, ...] = (
-                e.seq, "wechat_trade" if qr else "unionpay_zm", key, e.terminal_id, e.trace_no,
-                "sale", e.amount, e.fee, e.last4, int(e.at.timestamp()),
-                "revoked" if e.voided else "success",
+                e.seq, e.channel, e.rrn, e.order_no, e.terminal_id, e.trace_no, e.type,
+                e.amount, e.fee, e.last4, int(e.at.timestamp()), "voided" if e.voided else None,
             )  # fmt: skip
             out.write(_cells(row) + "\n")
     with lines.open("w", encoding="utf-8") as out:
         for x in day.lines:
-            k1 = f"R:{x.rrn}" if x.rrn else (f"O:{x.order_no}" if x.order_no else None)
-            status = {"success": "success", "pending": "pending"}.get(x.status, "revoked")
             row = (
-                line_id(import_id, x.line_no), x.source, k1,
-                f"O:{x.platform_id}" if x.platform_id else None, x.terminal_id, x.trace_no,
-                "refund" if x.txn_type == "refund" else "sale", x.amount, x.fee, x.last4,
-                int(x.at.timestamp()), status,
+                import_id, x.line_no, x.source, x.rrn, x.order_no, x.platform_id, x.terminal_id,
+                x.trace_no, x.txn_type, x.amount, x.fee, x.last4, int(x.at.timestamp()), x.status,
             )  # fmt: skip
             out.write(_cells(row) + "\n")
     decisions.write_text("", encoding="utf-8")

@@ -83,9 +83,43 @@ DEFAULT_TOLERANCES: Final[Mapping[str, Tolerance]] = {
     source: Tolerance(source) for source in SOURCE_CHANNELS
 }
 
-#: The staged tables every engine reads, column by column (name, SQL type). Text columns
-#: hold identifiers only; money is integer fen (signed: + to the merchant); times are
+#: The staged files, column by column (name, SQL type): the store's own columns, as
+#: plain as the database can give them; ``passes.ENTRIES`` and ``passes.LINES`` make the
+#: tables below from them inside the engine. Text columns hold identifiers only; times are
 #: seconds since the epoch (UTC), so that no engine has to agree on time zones.
+STAGED_ENTRY_COLUMNS: Final = (
+    ("seq", "BIGINT"),
+    ("channel", "VARCHAR"),
+    ("rrn", "VARCHAR"),
+    ("order_no", "VARCHAR"),
+    ("terminal_id", "VARCHAR"),
+    ("trace_no", "VARCHAR"),
+    ("type", "VARCHAR"),
+    ("amount", "BIGINT"),
+    ("fee", "BIGINT"),
+    ("last4", "VARCHAR"),
+    ("ts", "BIGINT"),
+    ("state", "VARCHAR"),  # entry_state.status: voided, reversed … or empty
+)
+STAGED_LINE_COLUMNS: Final = (
+    ("import_id", "BIGINT"),
+    ("line_no", "BIGINT"),
+    ("src", "VARCHAR"),
+    ("rrn", "VARCHAR"),
+    ("order_no", "VARCHAR"),
+    ("platform_id", "VARCHAR"),
+    ("terminal_id", "VARCHAR"),
+    ("trace_no", "VARCHAR"),
+    ("txn_type", "VARCHAR"),
+    ("amount", "BIGINT"),
+    ("fee", "BIGINT"),
+    ("last4", "VARCHAR"),
+    ("ts", "BIGINT"),
+    ("status", "VARCHAR"),
+)
+
+#: The tables every pass reads (``passes.ENTRIES``, ``passes.LINES``). Money is integer
+#: fen, signed: + to the merchant.
 ENTRY_COLUMNS: Final = (
     ("eid", "BIGINT"),  # the journal sequence number
     ("src", "VARCHAR"),  # the statement source that settles the entry's channel

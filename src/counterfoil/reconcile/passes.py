@@ -1,9 +1,10 @@
 """The passes, as SQL that DuckDB and Spark SQL both run, over the staged tables.
 
 Tables every engine provides: ``entries`` and ``lines`` (``model.ENTRY_COLUMNS``,
-``model.LINE_COLUMNS``), ``tolerances`` (one row per source), ``params`` (one row:
-``day_start``, ``day_end``, epoch seconds), ``decisions`` (people's latest word per pair)
-and ``forbidden`` (the pairs people unmatched). Before each pass the engine materialises
+``model.LINE_COLUMNS``, made by ``ENTRIES`` and ``LINES`` from the staged files),
+``tolerances`` (one row per source), ``params`` (one row: ``day_start``, ``day_end``,
+epoch seconds), ``decisions`` (people's latest word per pair) and ``forbidden`` (the
+pairs people unmatched). Before each pass the engine materialises
 ``e_open`` and ``l_open`` (``OPEN_ENTRIES``, ``OPEN_LINES``: what no pass has paired yet)
 and appends the pass's rows to ``pairs (eid, lid, pass)``. That append is the one thing
 an engine does its own way (DuckDB: ``INSERT``; Spark: a union of DataFrames).
@@ -22,7 +23,44 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from counterfoil.reconcile.model import LINE_BASE
+from counterfoil.reconcile.model import CHANNEL_SOURCE, LINE_BASE, QR_CHANNELS
+
+_QR = ", ".join(f"'{c}'" for c in sorted(QR_CHANNELS))  # our own constants
+_NEGATIVE = "('refund', 'void')"
+
+#: ``entries`` from ``staged_entries`` (``model.STAGED_ENTRY_COLUMNS``): the source that
+#: settles the channel, the exact key (a QR payment's order number, else the RRN), the
+#: kind and the signed amount, and ``revoked`` for an entry voided or reversed since.
+ENTRIES: Final = f"""
+SELECT j.seq AS eid,
+    CASE j.channel {" ".join(f"WHEN '{c}' THEN '{s}'" for c, s in sorted(CHANNEL_SOURCE.items()))}
+    END AS src,
+    CASE WHEN j.channel IN ({_QR}) AND j.order_no IS NOT NULL THEN 'O:' || j.order_no
+        WHEN j.rrn IS NOT NULL THEN 'R:' || j.rrn
+        WHEN j.order_no IS NOT NULL THEN 'O:' || j.order_no END AS k1,
+    j.terminal_id AS terminal_id, j.trace_no AS trace_no,
+    CASE WHEN j.type IN {_NEGATIVE} THEN 'refund' ELSE 'sale' END AS kind,
+    CASE WHEN j.type IN {_NEGATIVE} THEN -j.amount ELSE j.amount END AS amount,
+    j.fee AS fee, j.last4 AS last4, j.ts AS ts,
+    CASE WHEN j.state IN ('voided', 'reversed') THEN 'revoked' ELSE 'success' END AS status
+FROM staged_entries j
+"""  # noqa: S608
+
+#: ``lines`` from ``staged_lines``: one id for import and line, the keys (RRN, else the
+#: merchant's order number; the platform's own id), the kind and the status.
+LINES: Final = f"""
+SELECT l.import_id * {LINE_BASE} + l.line_no AS lid, l.src AS src,
+    CASE WHEN l.rrn IS NOT NULL THEN 'R:' || l.rrn
+        WHEN l.order_no IS NOT NULL THEN 'O:' || l.order_no END AS k1,
+    CASE WHEN l.platform_id IS NOT NULL THEN 'O:' || l.platform_id END AS k2,
+    l.terminal_id AS terminal_id, l.trace_no AS trace_no,
+    CASE WHEN l.txn_type IN {_NEGATIVE} THEN 'refund'
+        WHEN l.txn_type IN ('sale', 'completion') THEN 'sale' ELSE l.txn_type END AS kind,
+    l.amount AS amount, l.fee AS fee, l.last4 AS last4, l.ts AS ts,
+    CASE WHEN l.status IN ('success', 'booked') THEN 'success'
+        WHEN l.status = 'pending' THEN 'pending' ELSE 'revoked' END AS status
+FROM staged_lines l
+"""  # noqa: S608
 
 OPEN_ENTRIES: Final = (
     "SELECT e.* FROM entries e WHERE NOT EXISTS (SELECT 1 FROM pairs p WHERE p.eid = e.eid)"

@@ -165,6 +165,7 @@ def reconcile(
             folder / scratch,
             [tolerances[s] for s in scope.window.sources],
             chosen,
+            direct=bool(getattr(runner, "reads_sqlite", False)),
         )
         timings.stage = time.perf_counter() - mark
         mark = time.perf_counter()

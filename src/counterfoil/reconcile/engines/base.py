@@ -1,9 +1,11 @@
 """What an engine is: staged files in, every record's outcome out, as plain rows.
 
 ``Staged`` names the files ``reconcile.staging`` wrote (one row a line, fields separated
-by ``model.SEPARATOR``, empty = NULL, columns as ``model.ENTRY_COLUMNS`` etc.) and the
-run's parameters. An engine loads them as the tables ``reconcile.passes`` expects, runs
-``passes.PASSES`` in order and ``passes.RESULTS``, and hands back an ``EngineResult``.
+by ``model.SEPARATOR``, empty = NULL, columns as ``model.STAGED_ENTRY_COLUMNS`` etc.) and
+the run's parameters; for a large day on SQLite, an engine that reads the store itself
+(``reads_sqlite``) gets a ``Direct`` query in place of each file. An engine loads them as
+the tables ``reconcile.passes`` expects, runs ``passes.PASSES`` in order and
+``passes.RESULTS``, and hands back an ``EngineResult``.
 Two engines given the same ``Staged`` must give the same rows.
 """
 
@@ -28,11 +30,26 @@ StoredRow = tuple[int | None, int | None, int | None, str, str]
 OutcomeSet = tuple[str, str, int, int, str]
 
 
+#: The name under which an engine attaches the SQLite store it reads in place.
+DIRECT_SCHEMA = "store"
+
+
+@dataclass(frozen=True, slots=True)
+class Direct:
+    """One side read by the engine from the SQLite store itself, not from a staged file:
+    the store's path, and a query (DuckDB's dialect, the store attached as
+    ``DIRECT_SCHEMA``) giving the staged file's columns, with its parameters."""
+
+    database: str
+    sql: str
+    params: list[Any]
+
+
 @dataclass(frozen=True, slots=True)
 class Staged:
     folder: Path
-    entries: Path
-    lines: Path
+    entries: Path | Direct
+    lines: Path | Direct
     decisions: Path
     tolerances: tuple[Tolerance, ...]
     day_start: int  # epoch seconds: lines outside [day_start, day_end) are only looked at

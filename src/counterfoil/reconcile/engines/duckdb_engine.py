@@ -1,9 +1,12 @@
 """The embedded engine: DuckDB, in process, spilling to disk when the data is large.
 
-The staged files are read with DuckDB's own CSV reader (no extension is loaded: the
-reader is built in), the passes run as ``INSERT INTO pairs SELECT …``, and the results
-are read back in batches. ``memory_limit`` bounds DuckDB's memory; past it, DuckDB
-spills to ``temp_directory`` (out-of-core), which is the run's staging folder.
+The staged files are read with DuckDB's own CSV reader. A large day on SQLite is read
+from the store itself instead: the store is attached read-only through DuckDB's
+``sqlite`` extension, which the ``duckdb-extension-sqlite-scanner`` package installs
+with DuckDB (nothing is downloaded; autoloading is off). The passes run as
+``INSERT INTO pairs SELECT …``, and the results are read back in batches.
+``memory_limit`` bounds DuckDB's memory; past it, DuckDB spills to ``temp_directory``
+(out-of-core), which is the run's staging folder.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +23,20 @@ import duckdb
 from counterfoil.core.errors import ValidationError
 from counterfoil.i18n import _
 from counterfoil.reconcile import passes
-from counterfoil.reconcile.engines.base import OutcomeRow, OutcomeSet, Staged, StoredRow
+from counterfoil.reconcile.engines.base import (
+    DIRECT_SCHEMA,
+    Direct,
+    OutcomeRow,
+    OutcomeSet,
+    Staged,
+    StoredRow,
+)
 from counterfoil.reconcile.model import (
     DECISION_COLUMNS,
-    ENTRY_COLUMNS,
     LINE_BASE,
-    LINE_COLUMNS,
     SEPARATOR,
+    STAGED_ENTRY_COLUMNS,
+    STAGED_LINE_COLUMNS,
 )
 
 MAX_ROUNDS = 4  # a pass runs again on what it left, while it pairs more
@@ -82,8 +93,41 @@ def _read(path: Path, columns: tuple[tuple[str, str], ...]) -> str:
     )
 
 
+def sqlite_extension() -> Path | None:
+    """DuckDB's ``sqlite`` extension as the ``duckdb-extension-sqlite-scanner`` package
+    installed it, for the DuckDB release installed (an extension loads into its own
+    release only); None when it is not there. Never downloaded."""
+    try:
+        package = files("duckdb_extension_sqlite_scanner")
+    except ModuleNotFoundError:
+        return None
+    path = package / "extensions" / f"v{duckdb.__version__}" / "sqlite_scanner.duckdb_extension"
+    return Path(str(path)) if path.is_file() else None
+
+
+def _attach(con: duckdb.DuckDBPyConnection, database: str) -> None:
+    """The SQLite store, read-only, as ``DIRECT_SCHEMA`` (once per connection)."""
+    listed = con.execute("SELECT database_name FROM duckdb_databases()").fetchall()
+    if DIRECT_SCHEMA in {row[0] for row in listed}:
+        return
+    extension = sqlite_extension()
+    if extension is None:
+        raise RuntimeError("DuckDB's sqlite extension is not installed for this DuckDB")
+    con.execute(f"LOAD '{_literal(extension.as_posix())}'")
+    con.execute(f"ATTACH '{_literal(database)}' AS {DIRECT_SCHEMA} (TYPE sqlite, READ_ONLY)")
+
+
+def _literal(text: str) -> str:
+    return text.replace("'", "''")
+
+
 class DuckDBEngine:
     name = "duckdb"
+
+    @property
+    def reads_sqlite(self) -> bool:
+        """Whether this engine can read a SQLite store in place (``staging.stage``)."""
+        return sqlite_extension() is not None
 
     def __init__(self, *, memory_limit: str | None = None, threads: int | None = None) -> None:
         self.memory_limit = memory_limit or default_memory_limit()
@@ -111,8 +155,20 @@ class DuckDBEngine:
 
     @staticmethod
     def _load(con: duckdb.DuckDBPyConnection, staged: Staged) -> None:
-        con.execute(f"CREATE TABLE entries AS {_read(staged.entries, ENTRY_COLUMNS)}")
-        con.execute(f"CREATE TABLE lines AS {_read(staged.lines, LINE_COLUMNS)}")
+        sides = (
+            ("staged_entries", staged.entries, STAGED_ENTRY_COLUMNS, "entries", passes.ENTRIES),
+            ("staged_lines", staged.lines, STAGED_LINE_COLUMNS, "lines", passes.LINES),
+        )
+        for name, source, columns, table, sql in sides:
+            if isinstance(source, Direct):
+                _attach(con, source.database)
+                con.execute(f"CREATE TEMP TABLE {name} AS {source.sql}", source.params)
+            else:
+                con.execute(f"CREATE VIEW {name} AS {_read(source, columns)}")
+            con.execute(f"CREATE TABLE {table} AS {sql}")
+            con.execute(f"DROP {'TABLE' if isinstance(source, Direct) else 'VIEW'} {name}")
+        if any(isinstance(source, Direct) for _n, source, *_rest in sides):
+            con.execute(f"DETACH {DIRECT_SCHEMA}")
         con.execute(f"CREATE TABLE decisions AS {_read(staged.decisions, DECISION_COLUMNS)}")
         con.execute(
             "CREATE TABLE forbidden AS SELECT eid, lid FROM decisions WHERE action = 'unmatch'"

@@ -25,6 +25,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from counterfoil.reconcile import passes
 from counterfoil.reconcile.engines.base import (
+    Direct,
     OutcomeRow,
     OutcomeSet,
     Staged,
@@ -33,9 +34,9 @@ from counterfoil.reconcile.engines.base import (
 )
 from counterfoil.reconcile.model import (
     DECISION_COLUMNS,
-    ENTRY_COLUMNS,
-    LINE_COLUMNS,
     SEPARATOR,
+    STAGED_ENTRY_COLUMNS,
+    STAGED_LINE_COLUMNS,
 )
 
 MAX_ROUNDS = 4  # as the DuckDB engine: a repeating pass runs again at most this often
@@ -115,7 +116,9 @@ class SparkEngine:
 
     @staticmethod
     def _load(spark: SparkSession, staged: Staged, held: list[DataFrame]) -> None:
-        def read(path: Path, columns: tuple[tuple[str, str], ...]) -> DataFrame:
+        def read(path: Path | Direct, columns: tuple[tuple[str, str], ...]) -> DataFrame:
+            if not isinstance(path, Path):  # staging reads in place only for an engine that can
+                raise TypeError("the Spark engine reads staged files only")
             frame = (
                 spark.read.option("sep", SEPARATOR)
                 .option("header", "false")
@@ -126,11 +129,13 @@ class SparkEngine:
                 .schema(_schema(columns))
                 .csv(path.resolve().as_uri())
             )
-            return _keep(frame, held)
+            return frame
 
-        read(staged.entries, ENTRY_COLUMNS).createOrReplaceTempView("entries")
-        read(staged.lines, LINE_COLUMNS).createOrReplaceTempView("lines")
-        read(staged.decisions, DECISION_COLUMNS).createOrReplaceTempView("decisions")
+        read(staged.entries, STAGED_ENTRY_COLUMNS).createOrReplaceTempView("staged_entries")
+        read(staged.lines, STAGED_LINE_COLUMNS).createOrReplaceTempView("staged_lines")
+        _keep(spark.sql(passes.ENTRIES), held).createOrReplaceTempView("entries")
+        _keep(spark.sql(passes.LINES), held).createOrReplaceTempView("lines")
+        _keep(read(staged.decisions, DECISION_COLUMNS), held).createOrReplaceTempView("decisions")
         spark.sql(
             "SELECT eid, lid FROM decisions WHERE action = 'unmatch'"
         ).createOrReplaceTempView("forbidden")
@@ -249,8 +254,9 @@ class SparkResult:
 
     def close(self) -> None:
         _release(self._held)
-        for view in ("entries", "lines", "decisions", "forbidden", "tolerances", "params",
-                     "pairs", "e_open", "l_open", "results"):  # fmt: skip
+        for view in ("staged_entries", "staged_lines", "entries", "lines", "decisions",
+                     "forbidden", "tolerances", "params", "pairs", "e_open", "l_open",
+                     "results"):  # fmt: skip
             self.spark.catalog.dropTempView(view)
         if self._owned is not None:
             self._owned.stop()
