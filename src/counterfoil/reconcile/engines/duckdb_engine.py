@@ -155,19 +155,20 @@ class DuckDBEngine:
 
     @staticmethod
     def _load(con: duckdb.DuckDBPyConnection, staged: Staged) -> None:
-        sides = (
-            ("staged_entries", staged.entries, STAGED_ENTRY_COLUMNS, "entries", passes.ENTRIES),
-            ("staged_lines", staged.lines, STAGED_LINE_COLUMNS, "lines", passes.LINES),
-        )
-        for name, source, columns, table, sql in sides:
-            if isinstance(source, Direct):
+        direct = False
+        for table, source, columns, sql in (
+            ("entries", staged.entries, STAGED_ENTRY_COLUMNS, passes.ENTRIES),
+            ("lines", staged.lines, STAGED_LINE_COLUMNS, passes.LINES),
+        ):
+            if isinstance(source, Direct):  # straight from the store: no file between
                 _attach(con, source.database)
-                con.execute(f"CREATE TEMP TABLE {name} AS {source.sql}", source.params)
+                direct = True
+                con.execute(f"CREATE TABLE {table} AS {sql.format(staged=f'({source.sql})')}",
+                            source.params)  # fmt: skip
             else:
-                con.execute(f"CREATE VIEW {name} AS {_read(source, columns)}")
-            con.execute(f"CREATE TABLE {table} AS {sql}")
-            con.execute(f"DROP {'TABLE' if isinstance(source, Direct) else 'VIEW'} {name}")
-        if any(isinstance(source, Direct) for _n, source, *_rest in sides):
+                staged_file = f"({_read(source, columns)})"
+                con.execute(f"CREATE TABLE {table} AS {sql.format(staged=staged_file)}")
+        if direct:
             con.execute(f"DETACH {DIRECT_SCHEMA}")
         con.execute(f"CREATE TABLE decisions AS {_read(staged.decisions, DECISION_COLUMNS)}")
         con.execute(
@@ -192,10 +193,12 @@ class DuckDBEngine:
     def _pair(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
         """Each pass over what is still open; the open sets shrink as pairs are made
         (the same as ``passes.OPEN_ENTRIES``/``OPEN_LINES`` before each pass, without
-        reading every pair made so far again)."""
+        reading every pair made so far again). Before the first pair they are all of
+        ``entries`` and ``lines``: views, not copies."""
         counts: dict[str, int] = {}
-        con.execute(f"CREATE TABLE e_open AS {passes.OPEN_ENTRIES}")
-        con.execute(f"CREATE TABLE l_open AS {passes.OPEN_LINES}")
+        con.execute("CREATE VIEW e_open AS SELECT * FROM entries")
+        con.execute("CREATE VIEW l_open AS SELECT * FROM lines")
+        kept = "VIEW"
         for step in passes.PASSES:
             made = 0
             for _round in range(MAX_ROUNDS if step.repeat else 1):
@@ -205,14 +208,14 @@ class DuckDBEngine:
                     break
                 made += added
                 con.execute("INSERT INTO pairs SELECT eid, lid, pass FROM new_pairs")
-                con.execute(
-                    "CREATE OR REPLACE TABLE e_open AS SELECT * FROM e_open e "
-                    "WHERE NOT EXISTS (SELECT 1 FROM new_pairs p WHERE p.eid = e.eid)"
-                )
-                con.execute(
-                    "CREATE OR REPLACE TABLE l_open AS SELECT * FROM l_open l "
-                    "WHERE NOT EXISTS (SELECT 1 FROM new_pairs p WHERE p.lid = l.lid)"
-                )
+                for open_set, key in (("e_open", "eid"), ("l_open", "lid")):
+                    con.execute(
+                        f"CREATE TABLE {open_set}_next AS SELECT * FROM {open_set} o "  # noqa: S608
+                        f"WHERE NOT EXISTS (SELECT 1 FROM new_pairs p WHERE p.{key} = o.{key})"
+                    )
+                    con.execute(f"DROP {kept} {open_set}")
+                    con.execute(f"ALTER TABLE {open_set}_next RENAME TO {open_set}")
+                kept = "TABLE"
             counts[step.name] = made
         return counts
 

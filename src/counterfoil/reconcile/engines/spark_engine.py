@@ -133,8 +133,11 @@ class SparkEngine:
 
         read(staged.entries, STAGED_ENTRY_COLUMNS).createOrReplaceTempView("staged_entries")
         read(staged.lines, STAGED_LINE_COLUMNS).createOrReplaceTempView("staged_lines")
-        _keep(spark.sql(passes.ENTRIES), held).createOrReplaceTempView("entries")
-        _keep(spark.sql(passes.LINES), held).createOrReplaceTempView("lines")
+        entries = passes.ENTRIES.format(staged="staged_entries")
+        _keep(spark.sql(entries), held).createOrReplaceTempView("entries")
+        _keep(spark.sql(passes.LINES.format(staged="staged_lines")), held).createOrReplaceTempView(
+            "lines"
+        )
         _keep(read(staged.decisions, DECISION_COLUMNS), held).createOrReplaceTempView("decisions")
         spark.sql(
             "SELECT eid, lid FROM decisions WHERE action = 'unmatch'"
