@@ -155,6 +155,8 @@ TOLERANCE_COLUMNS: Final = (
     ("settlement_window", "BIGINT"),
 )
 LINE_BASE: Final = 1_000_000_000
+#: How many records one stored set of outcomes (``recon_outcome_sets``) holds at most.
+SET_SIZE: Final = 5_000
 #: The staged files' field separator (ASCII unit separator: never inside an identifier).
 SEPARATOR: Final = "\x1f"
 

@@ -2,8 +2,8 @@
 
 A run is one reconciliation of a merchant's day (or of one import); its outcomes never
 change. A break's record is a row of ``recon_outcomes`` with its break id; the records
-that are not breaks (matched, pending: nearly all of a day) are kept as sets of
-``SET_SIZE`` members, one row each in ``recon_outcome_sets`` (a million rows written one
+that are not breaks (matched, pending: nearly all of a day) are kept as sets of a few
+thousand members, one row each in ``recon_outcome_sets`` (a million rows written one
 by one took SQLite 4.4 s). Both are append-only; ``reconcile.outcomes.run_outcomes``
 reads a run's outcomes back as rows. A break is a non-match that lives across runs under
 a stable id: ``recon_breaks`` holds its current state (new, persisting, resolved) and is
@@ -70,12 +70,9 @@ recon_outcomes = Table(
 )
 Index("ix_recon_outcomes_run", recon_outcomes.c.run_id, recon_outcomes.c.outcome)
 
-#: How many records one row of ``recon_outcome_sets`` holds at most.
-SET_SIZE = 5_000
-
 #: The records of a run that are not breaks, grouped by outcome and pass, in parts of at
-#: most ``SET_SIZE``: ``members`` is a JSON array of ``[seq, import_id, line_no]`` (null
-#: for a side that has none), ordered by seq, then line. SQL reads it with
+#: most ``reconcile.model.SET_SIZE``: ``members`` is a JSON array of ``[seq, import_id,
+#: line_no]`` (null for a side that has none), ordered by seq, then line. SQL reads it with
 #: ``json_each`` (SQLite) or ``jsonb_array_elements`` (PostgreSQL).
 recon_outcome_sets = Table(
     "recon_outcome_sets",
