@@ -233,15 +233,18 @@ FROM lone_l l
 LEFT JOIN lk ON lk.k1 = l.k1
 """
 
-#: Per side and outcome: how many records, how much money (each record counted once).
+#: Per side and outcome: how many records, how much money (each record counted once: only
+#: a split group names a record in more than one row, so only its rows are made distinct).
 SUMMARY: Final = """
 SELECT 'journal' AS side, x.outcome AS outcome, COUNT(*) AS n, SUM(e.amount) AS amount
-FROM (SELECT DISTINCT eid, outcome FROM results WHERE eid IS NOT NULL) x
+FROM (SELECT eid, outcome FROM results WHERE eid IS NOT NULL AND pass <> 'split'
+      UNION ALL SELECT DISTINCT eid, outcome FROM results WHERE pass = 'split') x
 JOIN entries e ON e.eid = x.eid
 GROUP BY x.outcome
 UNION ALL
 SELECT 'statement' AS side, x.outcome AS outcome, COUNT(*) AS n, SUM(l.amount) AS amount
-FROM (SELECT DISTINCT lid, outcome FROM results WHERE lid IS NOT NULL) x
+FROM (SELECT lid, outcome FROM results WHERE lid IS NOT NULL AND pass <> 'split'
+      UNION ALL SELECT DISTINCT lid, outcome FROM results WHERE pass = 'split') x
 JOIN lines l ON l.lid = x.lid
 GROUP BY x.outcome
 """
