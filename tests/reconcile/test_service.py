@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from counterfoil.core.errors import Conflict, Forbidden, IntegrityFailure, NotFound
 from counterfoil.reconcile import decisions, service, staging, views
@@ -106,6 +106,18 @@ def test_a_generated_day_is_found_exactly_and_adds_up(
     assert [isinstance(s.entries, Direct) and isinstance(s.lines, Direct) for s in given] == [
         direct
     ]
+    # the sets are plain JSON that SQL itself reads: one element per record
+    elements = (
+        "SELECT count(*) FROM recon_outcome_sets, json_each(members) WHERE run_id = :run"
+        if cf.engine.dialect.name == "sqlite"
+        else "SELECT count(*) FROM recon_outcome_sets, "
+        "jsonb_array_elements(CAST(members AS jsonb)) WHERE run_id = :run"
+    )
+    in_sets = cf.read(lambda c: c.execute(text(elements), {"run": run["run_id"]}).scalar_one())
+    settled = sum(
+        1 for r in cf.read(lambda c: list(run_outcomes(c, run["run_id"]))) if r[5] is None
+    )
+    assert in_sets == settled > 0
 
     entries, lines = _by_record(cf, run["run_id"])
     assert {s: o for s, o in day.entry_truth.items() if o != "set_aside"} == {
