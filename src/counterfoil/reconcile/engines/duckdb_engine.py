@@ -129,14 +129,14 @@ def _literal(text: str) -> str:
 class DuckDBEngine:
     name = "duckdb"
 
+    def __init__(self, *, memory_limit: str | None = None, threads: int | None = None) -> None:
+        self.memory_limit = memory_limit or default_memory_limit()
+        self.threads = threads
+
     @property
     def reads_sqlite(self) -> bool:
         """Whether this engine can read a SQLite store in place (``staging.stage``)."""
         return sqlite_extension() is not None
-
-    def __init__(self, *, memory_limit: str | None = None, threads: int | None = None) -> None:
-        self.memory_limit = memory_limit or default_memory_limit()
-        self.threads = threads
 
     def run(self, staged: Staged) -> DuckDBResult:
         config: dict[str, Any] = {
