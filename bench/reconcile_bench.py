@@ -15,9 +15,11 @@ Timed, each in its own process under bench/measure.py (peak RSS is its own):
 * ``pandas``: a straightforward pandas script doing only the exact-key pass — both sides
   read from the store with ``read_sql``, one outer merge on RRN / order number, counts of
   matched, amount differences and missing on either side. Nothing stored.
-* ``duckdb_join``: one hand-written DuckDB join — the same staged files our engine reads
-  (staging time included), one FULL OUTER JOIN on the key as the pandas script takes it
-  (RRN, else order number or platform id), counts per outcome. Nothing stored.
+* ``duckdb_join``: one hand-written DuckDB join — on SQLite over the store attached in
+  place (as our engine reads a day this large), on PostgreSQL over the files our staging
+  copies out (staging time included) — one FULL OUTER JOIN on the key as the pandas
+  script takes it (RRN, else order number or platform id), counts per outcome. Nothing
+  stored.
 
 Printed, and written to bench/results/reconcile-<db>.json.
 
@@ -249,6 +251,7 @@ def run_pandas(url: str, home: str) -> dict[str, Any]:
 def run_duckdb_join(url: str, home: str) -> dict[str, Any]:
     import duckdb
 
+    from counterfoil.reconcile.engines.duckdb_engine import sqlite_extension
     from counterfoil.reconcile.model import SEPARATOR, STAGED_ENTRY_COLUMNS, STAGED_LINE_COLUMNS
     from counterfoil.reconcile.service import day_scope
     from counterfoil.reconcile.settings import tolerances_for
@@ -256,35 +259,52 @@ def run_duckdb_join(url: str, home: str) -> dict[str, Any]:
     from counterfoil.services.context import Counterfoil
 
     started = time.perf_counter()
-    folder = Path(home) / "join"
-    with Counterfoil.open(_settings(url, home), upgrade=False) as cf:
-        with cf.engine.connect() as conn:
-            scope = day_scope(conn, MERCHANT, DAY)
-            tolerances = list(tolerances_for(conn, MERCHANT).values())
-        staged = stage(cf.engine, scope.window, folder, tolerances, [])
-
-    def read(path: Path, columns: tuple[tuple[str, str], ...]) -> str:
-        names = ", ".join(f"'{a}': '{b}'" for a, b in columns)
-        return (
-            f"read_csv('{path}', delim='{SEPARATOR}', header=false, quote='', escape='', "
-            f"auto_detect=false, columns={{{names}}})"
-        )
-
     con = duckdb.connect()
+    if url.startswith("sqlite"):
+        # SQLite: the join reads the store in place, as our engine does a day this large
+        extension = sqlite_extension()
+        assert extension is not None
+        con.execute(f"LOAD '{extension}'")
+        con.execute(f"ATTACH '{url.split(':///', 1)[1]}' AS store (TYPE sqlite, READ_ONLY)")
+        entries = (
+            "(SELECT seq, rrn, order_no, amount FROM store.journal_entries "  # noqa: S608
+            f"WHERE merchant_no = '{MERCHANT}' AND kind = 'transaction')"
+        )
+        lines = (
+            "(SELECT line_no, rrn, platform_id, amount FROM store.statement_lines "
+            "WHERE duplicate_of IS NULL)"
+        )
+    else:  # PostgreSQL: the files our staging copies out
+        folder = Path(home) / "join"
+        with Counterfoil.open(_settings(url, home), upgrade=False) as cf:
+            with cf.engine.connect() as conn:
+                scope = day_scope(conn, MERCHANT, DAY)
+                tolerances = list(tolerances_for(conn, MERCHANT).values())
+            staged = stage(cf.engine, scope.window, folder, tolerances, [])
+
+        def read(path: Any, columns: tuple[tuple[str, str], ...]) -> str:
+            names = ", ".join(f"'{a}': '{b}'" for a, b in columns)
+            return (
+                f"read_csv('{path}', delim='{SEPARATOR}', header=false, quote='', escape='', "
+                f"auto_detect=false, columns={{{names}}})"
+            )
+
+        entries = read(staged.entries, STAGED_ENTRY_COLUMNS)
+        lines = read(staged.lines, STAGED_LINE_COLUMNS)
     rows = con.execute(
         f"""
         SELECT CASE WHEN e.seq IS NULL THEN 'missing_in_journal'
                     WHEN l.line_no IS NULL THEN 'missing_in_statement'
                     WHEN e.amount = l.amount THEN 'matched' ELSE 'amount_mismatch' END AS o,
                COUNT(*)
-        FROM {read(staged.entries, STAGED_ENTRY_COLUMNS)} e
-        FULL OUTER JOIN {read(staged.lines, STAGED_LINE_COLUMNS)} l
+        FROM {entries} e
+        FULL OUTER JOIN {lines} l
             ON COALESCE(l.rrn, l.platform_id) = COALESCE(e.rrn, e.order_no)
         GROUP BY o
         """  # noqa: S608
     ).fetchall()
     con.close()
-    shutil.rmtree(folder, ignore_errors=True)
+    shutil.rmtree(Path(home) / "join", ignore_errors=True)
     return {"seconds": round(time.perf_counter() - started, 2), "counts": dict(rows)}
 
 
