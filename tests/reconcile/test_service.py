@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import DatabaseError
 
 from counterfoil.core.errors import Conflict, Forbidden, IntegrityFailure, NotFound
 from counterfoil.reconcile import decisions, service, staging, views
@@ -114,6 +115,15 @@ def test_a_generated_day_is_found_exactly_and_adds_up(
         "jsonb_array_elements(CAST(members AS jsonb)) WHERE run_id = :run"
     )
     in_sets = cf.read(lambda c: c.execute(text(elements), {"run": run["run_id"]}).scalar_one())
+    # a run's outcomes are history: neither table may be changed
+    for statement in (
+        "UPDATE recon_outcome_sets SET outcome = 'matched'",
+        "DELETE FROM recon_outcome_sets",
+        "UPDATE recon_outcomes SET outcome = 'matched'",
+        "DELETE FROM recon_outcomes",
+    ):
+        with pytest.raises(DatabaseError, match="append-only"), cf.engine.begin() as conn:
+            conn.execute(text(statement))
     settled = sum(
         1 for r in cf.read(lambda c: list(run_outcomes(c, run["run_id"]))) if r[5] is None
     )
