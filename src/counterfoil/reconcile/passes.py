@@ -4,10 +4,11 @@ Tables every engine provides: ``entries`` and ``lines`` (``model.ENTRY_COLUMNS``
 ``model.LINE_COLUMNS``, made by ``ENTRIES`` and ``LINES`` from the staged files),
 ``tolerances`` (one row per source), ``params`` (one row: ``day_start``, ``day_end``,
 epoch seconds), ``decisions`` (people's latest word per pair) and ``forbidden`` (the
-pairs people unmatched). Before each pass the engine materialises
-``e_open`` and ``l_open`` (``OPEN_ENTRIES``, ``OPEN_LINES``: what no pass has paired yet)
-and appends the pass's rows to ``pairs (eid, lid, pass)``. That append is the one thing
-an engine does its own way (DuckDB: ``INSERT``; Spark: a union of DataFrames).
+pairs people unmatched). Before each pass the engine provides ``e_open`` and ``l_open``
+(``OPEN_ENTRIES``, ``OPEN_LINES``: what no pass has paired yet) and appends the pass's
+rows to ``pairs (eid, lid, pass)``. Those two are what an engine does its own way
+(DuckDB: views of a base less the newest pairs, and ``INSERT``; Spark: views over a union
+of DataFrames).
 
 Every pass has the same shape — a query over the open records that yields new pairs —
 so a new rule is a new pass, not a new branch in an old one. One-to-one passes keep a

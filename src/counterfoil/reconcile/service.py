@@ -17,7 +17,6 @@ import itertools
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -29,7 +28,7 @@ from sqlalchemy import Connection, func, select
 
 from counterfoil.cases import auto
 from counterfoil.core.errors import IntegrityFailure, NotFound, ValidationError
-from counterfoil.core.times import sqlite_text
+from counterfoil.core.times import stamp_for
 from counterfoil.i18n import _
 from counterfoil.observe.metrics import observe_reconciliation
 from counterfoil.reconcile.engines import engine_named
@@ -166,7 +165,7 @@ def reconcile(
             folder / scratch,
             [tolerances[s] for s in scope.window.sources],
             chosen,
-            direct=bool(getattr(runner, "reads_sqlite", False)),
+            direct=runner.reads_sqlite,
         )
         timings.stage = time.perf_counter() - mark
         mark = time.perf_counter()
@@ -332,7 +331,7 @@ def _insert_rows(
 ) -> None:
     """``rows`` (tuples in ``columns``' order) inserted by the driver itself: building
     SQLAlchemy's parameters row by row took longer than SQLite's inserts of ten thousand
-    breaks. Times must come as ``_moment`` gives them."""
+    breaks. Times must come as ``core.times.stamp_for`` gives them."""
     if not rows:
         return
     mark = "?" if conn.dialect.name == "sqlite" else "%s"
@@ -341,11 +340,6 @@ def _insert_rows(
         f"VALUES ({', '.join([mark] * len(columns))})",
         rows,
     )
-
-
-def _moment(conn: Connection) -> Callable[[datetime], Any]:
-    """A UTC instant as the driver takes it: SQLite keeps the text SQLAlchemy writes."""
-    return sqlite_text if conn.dialect.name == "sqlite" else _aware
 
 
 def _keep_breaks(
@@ -365,7 +359,7 @@ def _keep_breaks(
             known[break_id] = status
     fresh = [x for x in breaks if x.break_id not in known]
     if fresh:
-        when = _moment(conn)
+        when = stamp_for(conn.dialect.name == "sqlite")
         _insert_rows(
             conn,
             recon_breaks.name,

@@ -256,32 +256,32 @@ def stage(
 
     entries_read: Path | Direct = entries
     lines_read: Path | Direct = lines
+    copied: dict[str, int] = {}  # rows copied into each file (none when read in place)
     if dialect == "sqlite":
         day, total = _day_size(engine, window)
         scan = day * 4 >= total > 0  # a quarter of the journal or more: read it in order
-        entries_query = _entries_query(dialect, window, scan)
-        lines_query = _lines_query(dialect, window)
         database = engine.url.database or ":memory:"
         on_disk = database != ":memory:"
+        entries_query = _entries_query(dialect, window, scan)
+        lines_query = _lines_query(dialect, window)
         if direct and on_disk and scan and day >= DIRECT_ENTRIES:
-            entries_read = Direct(str(database), *_entries_query("duckdb", window))
-            lines_read = Direct(str(database), *_lines_query("duckdb", window))
-            n_entries = n_lines = -1  # counted by the engine as it reads them
+            entries_read = Direct(database, *_entries_query("duckdb", window))
+            lines_read = Direct(database, *_lines_query("duckdb", window))
         elif day >= PARALLEL_ENTRIES and on_disk and _cores() > 1:
             # Each row passes through Python: two threads would take turns at the
             # interpreter, two processes each have a core.
             with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
                 lines_done = pool.submit(_sqlite_copy_in_process, database, *lines_query, lines)
-                n_entries = copy(entries_query, entries)
-                n_lines = lines_done.result()
+                copied["entries"] = copy(entries_query, entries)
+                copied["lines"] = lines_done.result()
         else:
-            n_entries = copy(entries_query, entries)
-            n_lines = copy(lines_query, lines)
+            copied["entries"] = copy(entries_query, entries)
+            copied["lines"] = copy(lines_query, lines)
     else:
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="staging") as threads:
             entries_done = threads.submit(copy, _entries_query(dialect, window), entries)
             lines_done = threads.submit(copy, _lines_query(dialect, window), lines)
-            n_entries, n_lines = entries_done.result(), lines_done.result()
+            copied["entries"], copied["lines"] = entries_done.result(), lines_done.result()
     chosen.write_text(
         "".join(f"{e}{SEPARATOR}{lid}{SEPARATOR}{a}\n" for e, lid, a in decisions),
         encoding="utf-8",
@@ -294,7 +294,7 @@ def stage(
         tolerances=tuple(tolerances),
         day_start=int(window.start.timestamp()),
         day_end=int(window.end.timestamp()),
-        counts={"entries": n_entries, "lines": n_lines, "decisions": len(decisions)},
+        counts={**copied, "decisions": len(decisions)},
     )
 
 

@@ -18,12 +18,12 @@ import os
 import queue
 from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC
 from pathlib import Path
 from typing import Any, Final, NamedTuple
 
 import orjson
 
+from counterfoil.core.times import stamp_for
 from counterfoil.importers import LineError, StatementLine, open_statement
 from counterfoil.importers.lines import ControlCheck, Extra
 from counterfoil.importers.result import ParseResult
@@ -66,14 +66,6 @@ class Ending:
     checks: list[ControlCheck] = field(default_factory=list)
     info: dict[str, str] = field(default_factory=dict)
     balanced: bool = False
-
-
-def stamp_for(sqlite: bool) -> Any:
-    """How a time is written: SQLite keeps the text SQLAlchemy writes for a DateTime (UTC,
-    microseconds), PostgreSQL a timestamptz (the datetime itself)."""
-    if sqlite:
-        return lambda when: when.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
-    return lambda when: when
 
 
 def natural_key(line: StatementLine) -> str:

@@ -54,7 +54,7 @@ class Staged:
     tolerances: tuple[Tolerance, ...]
     day_start: int  # epoch seconds: lines outside [day_start, day_end) are only looked at
     day_end: int
-    counts: dict[str, int] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)  # rows per file; none for a Direct
 
 
 class EngineResult(Protocol):
@@ -108,5 +108,10 @@ def outcome_sets(rows: Iterable[StoredRow], size: int) -> Iterator[OutcomeSet]:
 
 class Engine(Protocol):
     name: str
+
+    @property
+    def reads_sqlite(self) -> bool:
+        """Whether the engine reads a SQLite store in place (``Direct``), not only files."""
+        ...
 
     def run(self, staged: Staged) -> EngineResult: ...

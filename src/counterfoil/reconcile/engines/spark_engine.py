@@ -78,6 +78,7 @@ def _schema(columns: tuple[tuple[str, str], ...]) -> str:
 
 class SparkEngine:
     name = "spark"
+    reads_sqlite = False  # staged files only
 
     def __init__(
         self,
