@@ -18,6 +18,8 @@ print("== slips_bench.py", flush=True)
 subprocess.run([sys.executable, str(HERE / "slips_bench.py")], check=True)
 print("== reconcile_spark_bench.py", flush=True)  # issue 7: the Spark engine, no database
 subprocess.run([sys.executable, str(HERE / "reconcile_spark_bench.py")], check=True)
+print("== floors_bench.py", flush=True)  # issues 2 and 6: what each unavoidable step costs
+subprocess.run([sys.executable, str(HERE / "floors_bench.py")], check=True)
 for name in ("soak_bench.py", "backup_bench.py"):  # issue 9: 10 minutes at 500/s; 10M entries
     print(f"== {name}", flush=True)
     subprocess.run([sys.executable, str(HERE / name)], check=True)
