@@ -2,6 +2,7 @@
 and PostgreSQL, with the append-only triggers taken away as an intruder with database
 access would."""
 
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -81,6 +82,55 @@ def test_one_byte_of_the_amount_column(journal: Counterfoil) -> None:
     assert seq == 9
     assert why is not None
     assert "amount" in why
+
+
+@pytest.mark.parametrize("shift", ["1 microsecond", "1 millisecond"])
+def test_the_terminal_time_column_moved_a_little(journal: Counterfoil, shift: str) -> None:
+    """A look-up time moved by less than a second is still a column that differs from
+    its signed body: found at every precision the column keeps (microseconds)."""
+    if journal.engine.dialect.name == "postgresql":
+        intrude(
+            journal,
+            f"UPDATE journal_entries SET terminal_time = terminal_time + interval '{shift}' "
+            "WHERE seq = 7",
+        )
+    else:  # SQLite keeps the time as text, to the microsecond
+        with journal.engine.connect() as conn:
+            stored = conn.execute(
+                text("SELECT terminal_time FROM journal_entries WHERE seq = 7")
+            ).scalar_one()
+        step = timedelta(microseconds=1 if shift == "1 microsecond" else 1_000)
+        moved = datetime.strptime(stored, "%Y-%m-%d %H:%M:%S.%f") + step
+        intrude(
+            journal,
+            "UPDATE journal_entries SET terminal_time = :t WHERE seq = 7",
+            params={"t": moved.strftime("%Y-%m-%d %H:%M:%S.%f")},
+        )
+    seq, why = problem(journal)
+    assert seq == 7
+    assert why is not None
+    assert "terminal_time" in why
+
+
+def test_terminal_times_with_fractions_and_offsets_verify(cf: Counterfoil, shop: Any) -> None:
+    """The copied time is compared to the microsecond, whatever the terminal sent: whole
+    seconds, a fraction of any length, another offset, Z."""
+    times = [
+        "2026-11-20T14:05:09+08:00",
+        "2026-11-20T14:05:09.5+08:00",
+        "2026-11-20T14:05:09.000001+08:00",
+        "2026-11-20T23:59:59.999999-05:00",
+        "2026-11-20T06:05:09.123456Z",
+    ]
+    payloads = [
+        sale(trace_no=f"{n:06d}", rrn=f"{n:012d}", terminal_time=when)
+        for n, when in enumerate(times, start=1)
+    ]
+    items = ingest.prepare_all(payloads, cf.keys.hmac_key)
+    cf.write(lambda conn: ingest.record(conn, cf.keys, items, Actor("t")))
+    [report] = verification.verify(cf, MERCHANT)
+    assert report.ok, report.problem
+    assert report.entries == len(times) + 1
 
 
 def test_a_deleted_row(journal: Counterfoil) -> None:

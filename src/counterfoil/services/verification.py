@@ -55,6 +55,18 @@ def _pg_field(column: str) -> str:
     return f"({part} ->> '{column}')::{_PG_TYPES.get(column, 'text')}"
 
 
+# The signed terminal time as SQLite keeps the column (``core.times.sqlite_text``): the
+# microseconds are cut from the body's text (``datetime.isoformat`` writes six digits or
+# none) and put back after strftime has turned the rest into UTC, because strftime works
+# in milliseconds and would round 59.999999 up into the next minute.
+_SIGNED_TIME = "json_extract(body, '$.data.terminal_time')"
+_FRACTION = f"substr({_SIGNED_TIME}, 20, 1) = '.'"
+_SQLITE_SIGNED_TIME = (
+    f"strftime('%Y-%m-%d %H:%M:%S', substr({_SIGNED_TIME}, 1, 19) || "
+    f"substr({_SIGNED_TIME}, CASE WHEN {_FRACTION} THEN 27 ELSE 20 END)) || '.' || "
+    f"CASE WHEN {_FRACTION} THEN substr({_SIGNED_TIME}, 21, 6) ELSE '000000' END"
+)
+
 # The copied look-up columns against the signed body, compared by the database itself.
 # Built from the fixed column names above; the merchant number is a bound parameter.
 _COLUMN_SQL = {
@@ -65,8 +77,7 @@ _COLUMN_SQL = {
         + [
             "card_bin IS NOT substr(json_extract(body, '$.data.card'), 1, 6)",
             "card_last4 IS NOT substr(json_extract(body, '$.data.card'), -4)",
-            "strftime('%Y-%m-%d %H:%M:%f', terminal_time) IS NOT "
-            "strftime('%Y-%m-%d %H:%M:%f', json_extract(body, '$.data.terminal_time'))",
+            f"terminal_time IS NOT {_SQLITE_SIGNED_TIME}",
         ]
     )
     + ") ORDER BY seq LIMIT 1",
