@@ -91,8 +91,9 @@ def test_the_terminal_time_column_moved_a_little(journal: Counterfoil, shift: st
     if journal.engine.dialect.name == "postgresql":
         intrude(
             journal,
-            f"UPDATE journal_entries SET terminal_time = terminal_time + interval '{shift}' "
+            "UPDATE journal_entries SET terminal_time = terminal_time + CAST(:shift AS interval) "
             "WHERE seq = 7",
+            params={"shift": shift},
         )
     else:  # SQLite keeps the time as text, to the microsecond
         with journal.engine.connect() as conn:
