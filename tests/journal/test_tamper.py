@@ -113,6 +113,29 @@ def test_the_terminal_time_column_moved_a_little(journal: Counterfoil, shift: st
     assert "terminal_time" in why
 
 
+def test_the_card_group_column(journal: Counterfoil) -> None:
+    """Settlement lists sum by the stored card group: it must be the one of the signed card."""
+    intrude(journal, "UPDATE journal_entries SET card_group = 'foreign' WHERE seq = 6")
+    seq, why = problem(journal)
+    assert seq == 6
+    assert why is not None
+    assert "card_group" in why
+
+
+@pytest.mark.parametrize("seq", [1, 8])  # the genesis entry and a sale
+def test_the_recorded_at_column(journal: Counterfoil, seq: int) -> None:
+    """The time of recording is copied out of every entry's body, of any kind."""
+    shifted = {
+        "postgresql": "recorded_at + interval '1 second'",
+        "sqlite": "strftime('%Y-%m-%d %H:%M:%f000', recorded_at, '+1 second')",
+    }[journal.engine.dialect.name]
+    intrude(journal, f"UPDATE journal_entries SET recorded_at = {shifted} WHERE seq = {seq}")  # noqa: S608
+    found, why = problem(journal)
+    assert found == seq
+    assert why is not None
+    assert "recorded_at" in why
+
+
 def test_terminal_times_with_fractions_and_offsets_verify(cf: Counterfoil, shop: Any) -> None:
     """The copied time is compared to the microsecond, whatever the terminal sent: whole
     seconds, a fraction of any length, another offset, Z."""
@@ -164,15 +187,14 @@ def _forge(conn: Connection, seq: int, prev_hash: str) -> dict[str, Any]:
     key_id = conn.execute(text("SELECT key_id FROM journal_entries WHERE seq = 1")).scalar()
     copied = orjson.loads(body_of_conn(conn, 2))
     data = dict(copied["data"], trace_no="999999", amount=99_999)
-    from datetime import UTC, datetime
-
     sealed = seal(
         make_body(
             merchant_no=MERCHANT,
             seq=seq,
             prev_hash=prev_hash,
             kind="transaction",
-            recorded_at=datetime.now(UTC),
+            # the time of the row it copies, as INSERT copies that row's column
+            recorded_at=datetime.fromisoformat(copied["recorded_at"]),
             key_id=str(key_id),
             data=data,
             effects=copied["effects"],
@@ -198,10 +220,10 @@ def body_of_conn(conn: Connection, seq: int) -> str:
 INSERT = (
     "INSERT INTO journal_entries (merchant_no, seq, kind, body, entry_hash, prev_hash, "
     "key_id, signature, recorded_at, type, channel, amount, fee, net, currency, "
-    "terminal_id, batch_no, trace_no, rrn, auth_code, card_bin, card_last4, offline, "
-    "terminal_time) SELECT merchant_no, :seq, kind, :body, :hash, :prev, :key, :sig, "
-    "recorded_at, type, channel, 99999, fee, net, currency, terminal_id, batch_no, "
-    "'999999', rrn, auth_code, card_bin, card_last4, offline, terminal_time "
+    "terminal_id, batch_no, trace_no, rrn, auth_code, card_bin, card_last4, card_group, "
+    "offline, terminal_time) SELECT merchant_no, :seq, kind, :body, :hash, :prev, :key, "
+    ":sig, recorded_at, type, channel, 99999, fee, net, currency, terminal_id, batch_no, "
+    "'999999', rrn, auth_code, card_bin, card_last4, card_group, offline, terminal_time "
     "FROM journal_entries WHERE seq = 2"
 )
 

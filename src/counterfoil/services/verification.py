@@ -16,6 +16,7 @@ from typing import Any, cast
 import orjson
 from sqlalchemy import Connection, Engine, and_, select
 
+from counterfoil.core.pan import CARD_GROUP_SQL
 from counterfoil.i18n import _
 from counterfoil.journal.entries import checkpoint_message, iso_utc
 from counterfoil.journal.merkle import CompactRange, leaf_hash
@@ -24,7 +25,13 @@ from counterfoil.services.context import Counterfoil
 from counterfoil.services.merchants import get_merchant, list_merchants, public_keys
 from counterfoil.store import audit
 from counterfoil.store.audit import Actor
-from counterfoil.store.journal import FROM_DATA, FROM_EFFECTS, columns_from_body, read_head
+from counterfoil.store.journal import (
+    FROM_DATA,
+    FROM_EFFECTS,
+    columns_from_body,
+    read_head,
+    utc_from_iso,
+)
 from counterfoil.store.schema import checkpoints, journal_entries
 
 _ROW_SQL = {
@@ -67,34 +74,40 @@ _SQLITE_SIGNED_TIME = (
     f"CASE WHEN {_FRACTION} THEN substr({_SIGNED_TIME}, 21, 6) ELSE '000000' END"
 )
 
-# The copied look-up columns against the signed body, compared by the database itself.
+# The copied look-up columns against the signed body, compared by the database itself:
+# every entry's time of recording, and a transaction's copied fields and card group.
 # Built from the fixed column names above; the merchant number is a bound parameter.
 _COLUMN_SQL = {
-    "sqlite": "SELECT seq FROM journal_entries WHERE merchant_no = ? AND kind = 'transaction' "  # noqa: S608
-    "AND ("
+    "sqlite": "SELECT seq FROM journal_entries WHERE merchant_no = ? AND ("  # noqa: S608
+    # iso_z in the body (2026-11-20T06:05:09.000000Z), sqlite_text in the column
+    "recorded_at IS NOT replace(substr(json_extract(body, '$.recorded_at'), 1, 26), 'T', ' ') "
+    "OR kind = 'transaction' AND ("
     + " OR ".join(
         [f"{c} IS NOT {_sqlite_field(c)}" for c in (*FROM_DATA, *FROM_EFFECTS)]
         + [
             "card_bin IS NOT substr(json_extract(body, '$.data.card'), 1, 6)",
             "card_last4 IS NOT substr(json_extract(body, '$.data.card'), -4)",
+            f"card_group IS NOT ({CARD_GROUP_SQL})",
             f"terminal_time IS NOT {_SQLITE_SIGNED_TIME}",
         ]
     )
-    + ") ORDER BY seq LIMIT 1",
+    + ")) ORDER BY seq LIMIT 1",
     # OFFSET 0 keeps PostgreSQL from flattening the subquery, which would parse the body
     # once for every column that refers to it: once a row, not seventeen times.
     "postgresql": "SELECT min(seq) FROM journal_entries j, LATERAL (SELECT b -> 'data' AS d, "  # noqa: S608
-    "b -> 'effects' AS e FROM (SELECT j.body::jsonb AS b OFFSET 0) p) x WHERE merchant_no = %s "
-    "AND kind = 'transaction' AND ("
+    "b -> 'effects' AS e, b ->> 'recorded_at' AS r FROM (SELECT j.body::jsonb AS b OFFSET 0) p) x "
+    "WHERE merchant_no = %s AND (recorded_at IS DISTINCT FROM r::timestamptz "
+    "OR kind = 'transaction' AND ("
     + " OR ".join(
         [f"{c} IS DISTINCT FROM {_pg_field(c)}" for c in (*FROM_DATA, *FROM_EFFECTS)]
         + [
             "card_bin IS DISTINCT FROM left(d ->> 'card', 6)",
             "card_last4 IS DISTINCT FROM right(d ->> 'card', 4)",
+            f"card_group IS DISTINCT FROM ({CARD_GROUP_SQL})",
             "terminal_time IS DISTINCT FROM (d ->> 'terminal_time')::timestamptz",
         ]
     )
-    + ")",
+    + "))",
 }
 
 
@@ -132,10 +145,12 @@ def _column_problem(conn: Connection, merchant_no: str) -> tuple[int, str, dict[
         .mappings()
         .one()
     )
-    expected = columns_from_body(orjson.loads(row["body"]))
+    body = orjson.loads(row["body"])
+    expected = columns_from_body(body) if row["kind"] == "transaction" else {}
+    expected["recorded_at"] = utc_from_iso(body["recorded_at"])
     for name, value in expected.items():
         stored = row[name]
-        if name == "terminal_time" and stored is not None and value is not None:
+        if name in ("terminal_time", "recorded_at") and stored is not None and value is not None:
             stored = stored if stored.tzinfo else stored.replace(tzinfo=UTC)
         if stored != value:
             return (
