@@ -49,6 +49,14 @@ def problem(cf: Counterfoil, *, full: bool = False) -> tuple[int | None, str | N
     return report.bad_seq, report.problem
 
 
+def assert_found(cf: Counterfoil, seq: int, word: str) -> None:
+    """verify's first problem is entry ``seq``, and its report says ``word``."""
+    found, why = problem(cf)
+    assert found == seq
+    assert why is not None
+    assert word in why
+
+
 def body_of(cf: Counterfoil, seq: int) -> str:
     with cf.engine.connect() as conn:
         return str(
@@ -70,18 +78,12 @@ def test_one_byte_of_one_amount_in_the_signed_body(journal: Counterfoil) -> None
     altered = body.replace('"amount":10003', '"amount":10004')
     assert altered != body
     intrude(journal, "UPDATE journal_entries SET body = :b WHERE seq = 4", params={"b": altered})
-    seq, why = problem(journal)
-    assert seq == 4
-    assert why is not None
-    assert "altered" in why
+    assert_found(journal, 4, "altered")
 
 
 def test_one_byte_of_the_amount_column(journal: Counterfoil) -> None:
     intrude(journal, "UPDATE journal_entries SET amount = 10013 WHERE seq = 9")
-    seq, why = problem(journal)
-    assert seq == 9
-    assert why is not None
-    assert "amount" in why
+    assert_found(journal, 9, "amount")
 
 
 @pytest.mark.parametrize("shift", ["1 microsecond", "1 millisecond"])
@@ -107,19 +109,13 @@ def test_the_terminal_time_column_moved_a_little(journal: Counterfoil, shift: st
             "UPDATE journal_entries SET terminal_time = :t WHERE seq = 7",
             params={"t": moved.strftime("%Y-%m-%d %H:%M:%S.%f")},
         )
-    seq, why = problem(journal)
-    assert seq == 7
-    assert why is not None
-    assert "terminal_time" in why
+    assert_found(journal, 7, "terminal_time")
 
 
 def test_the_card_group_column(journal: Counterfoil) -> None:
     """Settlement lists sum by the stored card group: it must be the one of the signed card."""
     intrude(journal, "UPDATE journal_entries SET card_group = 'foreign' WHERE seq = 6")
-    seq, why = problem(journal)
-    assert seq == 6
-    assert why is not None
-    assert "card_group" in why
+    assert_found(journal, 6, "card_group")
 
 
 @pytest.mark.parametrize("seq", [1, 8])  # the genesis entry and a sale
@@ -130,10 +126,7 @@ def test_the_recorded_at_column(journal: Counterfoil, seq: int) -> None:
         "sqlite": "strftime('%Y-%m-%d %H:%M:%f000', recorded_at, '+1 second')",
     }[journal.engine.dialect.name]
     intrude(journal, f"UPDATE journal_entries SET recorded_at = {shifted} WHERE seq = {seq}")  # noqa: S608
-    found, why = problem(journal)
-    assert found == seq
-    assert why is not None
-    assert "recorded_at" in why
+    assert_found(journal, seq, "recorded_at")
 
 
 def test_terminal_times_with_fractions_and_offsets_verify(cf: Counterfoil, shop: Any) -> None:
@@ -164,10 +157,7 @@ def test_a_deleted_row(journal: Counterfoil) -> None:
 
 def test_a_deleted_last_row(journal: Counterfoil) -> None:
     intrude(journal, "DELETE FROM journal_entries WHERE seq = 13")
-    seq, why = problem(journal)
-    assert seq == 13
-    assert why is not None
-    assert "head" in why
+    assert_found(journal, 13, "head")
 
 
 def test_two_swapped_rows(journal: Counterfoil) -> None:
@@ -241,10 +231,7 @@ def test_a_forged_row_appended_with_its_head_moved(journal: Counterfoil) -> None
         f"UPDATE chain_heads SET seq = 14, head_hash = :hash WHERE chain = '{MERCHANT}'",  # noqa: S608
         params=forged,
     )
-    seq, why = problem(journal)
-    assert seq == 14
-    assert why is not None
-    assert "signature" in why
+    assert_found(journal, 14, "signature")
 
 
 def test_a_forged_row_inserted_in_the_middle(journal: Counterfoil) -> None:
@@ -275,10 +262,7 @@ def test_rewriting_history_before_a_checkpoint_breaks_its_merkle_root(journal: C
         "UPDATE journal_entries SET body = :b, entry_hash = :h, amount = 1 WHERE seq = 3",
         params={"b": body, "h": new_hash},
     )
-    seq, why = problem(journal)
-    assert seq == 4
-    assert why is not None
-    assert "chain" in why
+    assert_found(journal, 4, "chain")
 
 
 def test_key_rotation_keeps_old_entries_verifiable(journal: Counterfoil) -> None:
