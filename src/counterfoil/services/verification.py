@@ -78,7 +78,10 @@ _SQLITE_SIGNED_TIME = (
 # every entry's time of recording, and a transaction's copied fields and card group.
 # Built from the fixed column names above; the merchant number is a bound parameter.
 _COLUMN_SQL = {
-    "sqlite": "SELECT seq FROM journal_entries WHERE merchant_no = ? AND ("  # noqa: S608
+    # A body that is not JSON at all is left to the chain walk (its hash, its tail): here
+    # json_extract would stop the whole query with "malformed JSON".
+    "sqlite": "SELECT seq FROM journal_entries WHERE merchant_no = ? "  # noqa: S608
+    "AND CASE WHEN json_valid(body) THEN ("
     # iso_z in the body (2026-11-20T06:05:09.000000Z), sqlite_text in the column
     "recorded_at IS NOT replace(substr(json_extract(body, '$.recorded_at'), 1, 26), 'T', ' ') "
     "OR kind = 'transaction' AND ("
@@ -91,7 +94,7 @@ _COLUMN_SQL = {
             f"terminal_time IS NOT {_SQLITE_SIGNED_TIME}",
         ]
     )
-    + ")) ORDER BY seq LIMIT 1",
+    + ")) ELSE 0 END ORDER BY seq LIMIT 1",
     # OFFSET 0 keeps PostgreSQL from flattening the subquery, which would parse the body
     # once for every column that refers to it: once a row, not seventeen times.
     "postgresql": "SELECT min(seq) FROM journal_entries j, LATERAL (SELECT b -> 'data' AS d, "  # noqa: S608
@@ -146,6 +149,9 @@ def _column_problem(conn: Connection, merchant_no: str) -> tuple[int, str, dict[
         .one()
     )
     body = orjson.loads(row["body"])
+    fields = (body.get("data"), body.get("effects", {})) if isinstance(body, dict) else ()
+    if not all(isinstance(part, dict) for part in fields) or "recorded_at" not in body:
+        return int(seq), _("entry {seq} was altered: its body is not canonical JSON"), {}
     expected = columns_from_body(body) if row["kind"] == "transaction" else {}
     expected["recorded_at"] = utc_from_iso(body["recorded_at"])
     for name, value in expected.items():
