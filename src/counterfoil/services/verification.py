@@ -15,6 +15,7 @@ from typing import Any, cast
 
 import orjson
 from sqlalchemy import Connection, Engine, and_, select
+from sqlalchemy.exc import DataError
 
 from counterfoil.core.pan import CARD_GROUP_SQL
 from counterfoil.i18n import _
@@ -97,9 +98,11 @@ _COLUMN_SQL = {
     + ")) ELSE 0 END ORDER BY seq LIMIT 1",
     # OFFSET 0 keeps PostgreSQL from flattening the subquery, which would parse the body
     # once for every column that refers to it: once a row, not seventeen times.
-    "postgresql": "SELECT min(seq) FROM journal_entries j, LATERAL (SELECT b -> 'data' AS d, "  # noqa: S608
-    "b -> 'effects' AS e, b ->> 'recorded_at' AS r FROM (SELECT j.body::jsonb AS b OFFSET 0) p) x "
-    "WHERE merchant_no = %s AND (recorded_at IS DISTINCT FROM r::timestamptz "
+    # {body} is the plain cast, or counterfoil_jsonb_or_null (NULL for a body that is not
+    # JSON, left to the chain walk as on SQLite) when the plain cast has failed.
+    "postgresql": "SELECT min(seq) FROM journal_entries j, LATERAL (SELECT b, b -> 'data' AS d, "  # noqa: S608
+    "b -> 'effects' AS e, b ->> 'recorded_at' AS r FROM (SELECT {body} AS b OFFSET 0) p) x "
+    "WHERE merchant_no = %s AND b IS NOT NULL AND (recorded_at IS DISTINCT FROM r::timestamptz "
     "OR kind = 'transaction' AND ("
     + " OR ".join(
         [f"{c} IS DISTINCT FROM {_pg_field(c)}" for c in (*FROM_DATA, *FROM_EFFECTS)]
@@ -136,7 +139,7 @@ def _column_problem_on(engine: Engine, merchant_no: str) -> tuple[int, str, dict
 
 def _column_problem(conn: Connection, merchant_no: str) -> tuple[int, str, dict[str, Any]] | None:
     """The first entry whose copied look-up columns differ from its signed body."""
-    seq = conn.exec_driver_sql(_COLUMN_SQL[conn.dialect.name], (merchant_no,)).scalar()
+    seq = _first_differing(conn, merchant_no)
     if seq is None:
         return None
     row = (
@@ -168,6 +171,19 @@ def _column_problem(conn: Connection, merchant_no: str) -> tuple[int, str, dict[
                 {"column": name, "stored": repr(stored), "signed": repr(value)},
             )
     return int(seq), _("entry {seq} was altered: a look-up column differs from its body"), {}
+
+
+def _first_differing(conn: Connection, merchant_no: str) -> Any:
+    if conn.dialect.name == "sqlite":
+        return conn.exec_driver_sql(_COLUMN_SQL["sqlite"], (merchant_no,)).scalar()
+    query = _COLUMN_SQL["postgresql"]
+    try:
+        with conn.begin_nested():
+            plain = query.replace("{body}", "j.body::jsonb")
+            return conn.exec_driver_sql(plain, (merchant_no,)).scalar()
+    except DataError:  # a body is not JSON: look again, casting each body on its own
+        safe = query.replace("{body}", "counterfoil_jsonb_or_null(j.body)")
+        return conn.exec_driver_sql(safe, (merchant_no,)).scalar()
 
 
 def load_checkpoints(conn: Connection, merchant_no: str) -> list[Checkpoint]:
