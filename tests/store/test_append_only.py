@@ -25,6 +25,8 @@ SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "samples"
         "UPDATE statement_imports SET balanced = true",
         "DELETE FROM statement_lines",
         "UPDATE statement_lines SET amount = 1",
+        "UPDATE statement_raw SET lines = lines",
+        "DELETE FROM statement_raw",
         "UPDATE checkpoints SET root_hash = 'x'",
     ],
 )

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 from counterfoil.core.fees import DEFAULT_RULES
 from counterfoil.reconcile.model import SEPARATOR
+from counterfoil.store.statement_blocks import key_hash
 
 RULES = {r.channel: r for r in DEFAULT_RULES}
 KINDS = (
@@ -297,9 +298,8 @@ def line_rows(day: Day, import_id: int) -> Iterator[dict[str, Any]]:
             "counterparty": None,
             "description": None,
             "natural_key": f"gen|{import_id}|{line.line_no}",
+            "key_hash": key_hash(f"gen|{import_id}|{line.line_no}"),
             "duplicate_of": None,
-            "raw": "",
-            "extra": "{}",
         }
 
 

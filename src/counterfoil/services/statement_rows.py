@@ -21,12 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, NamedTuple
 
-import orjson
-
 from counterfoil.core.times import stamp_for
 from counterfoil.importers import LineError, StatementLine, open_statement
 from counterfoil.importers.lines import ControlCheck, Extra
 from counterfoil.importers.result import ParseResult
+from counterfoil.store.statement_blocks import key_hash, pack
 
 #: Lines sent at a time. A chunk holds rows (tuples of plain values, which the garbage
 #: collector stops tracking), not the parsed lines, and few enough of them that they die
@@ -46,16 +45,19 @@ COLUMNS: Final = (
     "import_id", "line_no", "source", "occurred_at", "amount", "currency", "txn_type",
     "status", "rrn", "trace_no", "terminal_id", "merchant_no", "order_no", "platform_id",
     "refund_id", "fee", "net", "card_masked", "card_last4", "counterparty", "description",
-    "natural_key", "duplicate_of", "raw", "extra",
+    "natural_key", "key_hash", "duplicate_of",
 )  # fmt: skip
 DUPLICATE_OF: Final = COLUMNS.index("duplicate_of")
+KEY_HASH: Final = COLUMNS.index("key_hash")
 
 
 class Chunk(NamedTuple):
-    """Consecutive records of a file: each line's natural key and row, the rejected rows."""
+    """Consecutive records of a file: each line's natural key and row, the lines' raw text
+    as one ``statement_raw`` block (None when there are no lines), the rejected rows."""
 
     keys: list[str]
     rows: list[tuple[Any, ...]]
+    block: bytes | None
     errors: list[LineError]
 
 
@@ -72,11 +74,10 @@ def natural_key(line: StatementLine) -> str:
     return "|".join((line.source, *line.natural_key()))[:400]
 
 
-def _extra_json(extra: Mapping[str, str]) -> str:
+def _plain(extra: Mapping[str, str]) -> dict[str, str]:
     # An ``Extra`` builds its dict once; reading it key by key through the Mapping
     # protocol would cost a method call per field (several seconds a million lines).
-    plain = extra._materialise() if isinstance(extra, Extra) else dict(extra)
-    return orjson.dumps(plain).decode()
+    return extra._materialise() if isinstance(extra, Extra) else dict(extra)
 
 
 def row(import_id: int, line: StatementLine, key: str, when: Any) -> tuple[Any, ...]:
@@ -105,9 +106,8 @@ def row(import_id: int, line: StatementLine, key: str, when: Any) -> tuple[Any, 
         line.counterparty,
         line.description,
         key,
+        key_hash(key),
         None,
-        line.raw,
-        _extra_json(line.extra),
     )
 
 
@@ -118,21 +118,23 @@ def chunks(
     stamp = stamp_for(sqlite)
     keys: list[str] = []
     rows: list[tuple[Any, ...]] = []
+    raw: list[tuple[int, str, dict[str, str]]] = []
     errors: list[LineError] = []
     for record in records:
         if isinstance(record, StatementLine):
             key = natural_key(record)
             keys.append(key)
             rows.append(row(import_id, record, key, stamp(record.occurred_at)))
+            raw.append((record.line_no, record.raw, _plain(record.extra)))
             if len(rows) < CHUNK:
                 continue
         else:
             errors.append(record)
             if len(errors) < CHUNK:
                 continue
-        yield Chunk(keys, rows, errors)
-        keys, rows, errors = [], [], []
-    yield Chunk(keys, rows, errors)
+        yield Chunk(keys, rows, pack(raw) if raw else None, errors)
+        keys, rows, raw, errors = [], [], [], []
+    yield Chunk(keys, rows, pack(raw) if raw else None, errors)
 
 
 class Parse:

@@ -27,10 +27,16 @@ from counterfoil.i18n import _
 from counterfoil.importers import ParseResult, open_statement
 from counterfoil.services.access import Principal
 from counterfoil.services.context import Counterfoil
-from counterfoil.services.statement_rows import COLUMNS, DUPLICATE_OF, Parse
+from counterfoil.services.statement_rows import COLUMNS, DUPLICATE_OF, KEY_HASH, Parse
 from counterfoil.store import audit
 from counterfoil.store.audit import Actor
-from counterfoil.store.schema import statement_imports, statement_lines, statement_rejects
+from counterfoil.store.schema import (
+    statement_imports,
+    statement_lines,
+    statement_raw,
+    statement_rejects,
+)
+from counterfoil.store.statement_blocks import unpack
 
 
 @dataclass(slots=True)
@@ -117,10 +123,19 @@ def _store(
     store = _LineStore(conn)
     parse = Parse(result, *asked, import_id=import_id, sqlite=store.sqlite)
     with closing(parse.chunks()) as stream:  # a failed write stops the parse too
-        for keys, rows, errors in stream:
+        for keys, rows, block, errors in stream:
             if rows:
                 report.overlapping += _mark_overlaps(store, import_id, keys, rows)
                 store.insert(rows)
+            if block is not None:
+                conn.execute(
+                    statement_raw.insert().values(
+                        import_id=import_id,
+                        first_line=rows[0][1],
+                        last_line=rows[-1][1],
+                        lines=block,
+                    )
+                )
             if errors:
                 conn.execute(
                     statement_rejects.insert(),
@@ -185,7 +200,7 @@ def _mark_overlaps(
 ) -> int:
     """Point each row that an earlier file (or an earlier line of this one) brought at the
     first ("import:line") in its ``duplicate_of``; how many were."""
-    first = store.firsts(keys)
+    first = store.firsts(keys, [row[KEY_HASH] for row in rows])
     overlapping = 0
     for index, key in enumerate(keys):
         seen = first.get(key)
@@ -202,7 +217,8 @@ class _LineStore:
     """Statement lines into the store, in the caller's transaction, the fastest way the
     database allows: a prepared INSERT over a chunk of tuples on SQLite, COPY on
     PostgreSQL. The earlier lines with a chunk's natural keys are found by one query
-    whose keys are one parameter (a JSON array on SQLite, an array on PostgreSQL)."""
+    whose key hashes are one parameter (a JSON array on SQLite, an array on PostgreSQL);
+    a hit counts only if its natural key is the same text."""
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -211,28 +227,30 @@ class _LineStore:
             self._insert = str(statement_lines.insert().compile(dialect=conn.dialect))
             self._lookup = (
                 "SELECT natural_key, import_id, line_no FROM statement_lines "
-                "WHERE natural_key IN (SELECT value FROM json_each(?)) "
+                "WHERE key_hash IN (SELECT value FROM json_each(?)) "
                 "AND duplicate_of IS NULL"
             )
         else:
             self._lookup = (
                 "SELECT natural_key, import_id, line_no FROM statement_lines "
-                "WHERE natural_key = ANY(%s) AND duplicate_of IS NULL"
+                "WHERE key_hash = ANY(%s) AND duplicate_of IS NULL"
             )
             # The planner has no statistics of the rows this transaction is writing: left
             # to itself it reads the whole table for each chunk's look-up, not the index.
             conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
 
-    def firsts(self, keys: list[str]) -> dict[str, str]:
-        """The first stored line ("import:line") of each of ``keys`` that is stored."""
-        wanted = sorted(set(keys))
+    def firsts(self, keys: list[str], hashes: list[int]) -> dict[str, str]:
+        """The first stored line ("import:line") of each of ``keys`` (whose hashes are
+        ``hashes``) that is stored."""
+        wanted = sorted(set(hashes))
         if not wanted:
             return {}
         parameter: Any = orjson.dumps(wanted).decode() if self.sqlite else wanted
+        asked = set(keys)
         earliest: dict[str, tuple[int, int]] = {}
         for key, import_id, line_no in self.conn.exec_driver_sql(self._lookup, (parameter,)):
             at = (int(import_id), int(line_no))
-            if key not in earliest or at < earliest[key]:
+            if key in asked and (key not in earliest or at < earliest[key]):
                 earliest[key] = at
         return {key: f"{i}:{n}" for key, (i, n) in earliest.items()}
 
@@ -250,6 +268,21 @@ class _LineStore:
         with driver.cursor() as cursor, cursor.copy(copy) as stream:
             for row in rows:
                 stream.write_row(row)
+
+
+def raw_lines(
+    conn: Connection, import_id: int, first: int = 1, last: int | None = None
+) -> Iterator[tuple[int, str, dict[str, Any]]]:
+    """Lines ``first``..``last`` of an import as the file had them: (line number, raw
+    text, the fields that have no column of their own), in order."""
+    r = statement_raw.c
+    query = select(r.lines).where(r.import_id == import_id, r.last_line >= first)
+    if last is not None:
+        query = query.where(r.first_line <= last)
+    for (block,) in conn.execute(query.order_by(r.first_line)):
+        for line in unpack(block):
+            if line[0] >= first and (last is None or line[0] <= last):
+                yield line
 
 
 def list_imports(

@@ -15,6 +15,7 @@ from sqlalchemy import (
     DateTime,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -32,6 +33,7 @@ APPEND_ONLY = (
     "audit_log",
     "statement_imports",
     "statement_lines",
+    "statement_raw",
     "statement_rejects",
     "document_prints",
     "certificates",
@@ -232,14 +234,26 @@ statement_lines = Table(
     Column("counterparty", String(200)),
     Column("description", Text),
     Column("natural_key", String(400), nullable=False),
+    # The natural key's first 8 bytes of BLAKE2b as a signed integer: what overlapping
+    # files are looked up by (an index of 8-byte keys, not of the texts).
+    Column("key_hash", BigInteger, nullable=False),
     Column("duplicate_of", String(40)),  # "import:line" of the same line in an earlier file
-    Column("raw", Text, nullable=False),
-    Column("extra", Text, nullable=False),
 )
-Index("ix_statement_natural_key", statement_lines.c.natural_key)
+Index("ix_statement_key_hash", statement_lines.c.key_hash)
 Index("ix_statement_merchant_time", statement_lines.c.merchant_no, statement_lines.c.occurred_at)
-Index("ix_statement_rrn", statement_lines.c.rrn)
-Index("ix_statement_order", statement_lines.c.order_no)
+
+#: Each line's raw text as the file had it, and the fields the file gives that have no
+#: column of their own, kept in compressed blocks of consecutive lines: ``lines`` is
+#: zlib of the JSON list ``[[line_no, raw, {field: value}], ...]`` for lines
+#: ``first_line``..``last_line`` of the import. A third of the bytes of a line as a row.
+statement_raw = Table(
+    "statement_raw",
+    metadata,
+    Column("import_id", Integer, primary_key=True, autoincrement=False),
+    Column("first_line", Integer, primary_key=True, autoincrement=False),
+    Column("last_line", Integer, nullable=False),
+    Column("lines", LargeBinary, nullable=False),
+)
 
 statement_rejects = Table(
     "statement_rejects",

@@ -1,0 +1,84 @@
+"""Migrations that move stored data: what was there before is there after, on both databases."""
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+from alembic import command
+from sqlalchemy import Engine, create_engine, text
+
+from conftest import DATABASES
+from counterfoil.services.statements import raw_lines
+from counterfoil.store.db import alembic_config, make_engine, writing
+from counterfoil.store.statement_blocks import key_hash
+
+
+@pytest.fixture(params=DATABASES)
+def blank(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """An empty database, no migration run."""
+    if request.param == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    else:
+        server = request.getfixturevalue("pg_server")
+        name = f"m_{uuid.uuid4().hex[:12]}"
+        admin = create_engine(server.url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        engine = make_engine(server.url_for(name))
+    yield engine
+    engine.dispose()
+
+
+def upgrade(engine: Engine, revision: str) -> None:
+    config = alembic_config(engine.url.render_as_string(hide_password=False))
+    with writing(engine) as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, revision)
+
+
+def test_0016_moves_raw_text_into_blocks_and_keeps_every_line(blank: Engine) -> None:
+    upgrade(blank, "0015")
+    old = [
+        (1, n, f"ZM line {n}\twith a tab", orjson.dumps({"batch": f"00{n}"}).decode())
+        for n in range(1, 2_503)  # more than one block (2,000 lines)
+    ] + [(2, 4, "another file's line\nover two rows", "{}")]
+    with writing(blank) as conn:
+        conn.execute(
+            text(
+                "INSERT INTO statement_lines (import_id, line_no, source, occurred_at, amount, "
+                "currency, txn_type, status, natural_key, duplicate_of, raw, extra) VALUES "
+                "(:i, :n, 'unionpay_zm', '2021-01-28 02:00:00', :n, 'CNY', 'sale', 'success', "
+                ":key, :dup, :raw, :extra)"
+            ),
+            [
+                {
+                    "i": i,
+                    "n": n,
+                    "key": f"unionpay|m|{i}|{n}",
+                    "dup": None if i == 1 else "1:4",
+                    "raw": raw,
+                    "extra": extra,
+                }
+                for i, n, raw, extra in old
+            ],
+        )
+    upgrade(blank, "head")
+    with blank.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT import_id, line_no, amount, natural_key, key_hash, duplicate_of "
+                "FROM statement_lines ORDER BY import_id, line_no"
+            )
+        ).all()
+        kept = [(1, *line) for line in raw_lines(conn, 1)] + [
+            (2, *line) for line in raw_lines(conn, 2)
+        ]
+        blocks = conn.execute(text("SELECT count(*) FROM statement_raw")).scalar_one()
+    assert [(r.import_id, r.line_no, r.amount) for r in rows] == [(i, n, n) for i, n, _, _ in old]
+    assert all(r.key_hash == key_hash(r.natural_key) for r in rows)
+    assert rows[-1].duplicate_of == "1:4"
+    assert kept == [(i, n, raw, orjson.loads(extra)) for i, n, raw, extra in old]
+    assert blocks == 3  # lines 1–2000 and 2001–2502 of import 1; import 2
