@@ -82,3 +82,33 @@ def test_0016_moves_raw_text_into_blocks_and_keeps_every_line(blank: Engine) -> 
     assert rows[-1].duplicate_of == "1:4"
     assert kept == [(i, n, raw, orjson.loads(extra)) for i, n, raw, extra in old]
     assert blocks == 3  # lines 1–2000 and 2001–2502 of import 1; import 2
+
+
+def test_0016_downgrade_puts_the_raw_text_back_on_each_line(blank: Engine) -> None:
+    upgrade(blank, "0015")
+    with writing(blank) as conn:
+        conn.execute(
+            text(
+                "INSERT INTO statement_lines (import_id, line_no, source, occurred_at, amount, "
+                "currency, txn_type, status, natural_key, raw, extra) VALUES "
+                "(1, :n, 'wechat_trade', '2021-01-28 02:00:00', :n, 'CNY', 'sale', 'success', "
+                ":key, :raw, :extra)"
+            ),
+            [
+                {"n": n, "key": f"wechat|m|{n}", "raw": f"`line {n}", "extra": '{"goods":"咖啡"}'}
+                for n in range(2, 2_102)
+            ],
+        )
+    upgrade(blank, "head")
+    config = alembic_config(blank.url.render_as_string(hide_password=False))
+    with writing(blank) as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0015")
+    with blank.connect() as conn:
+        rows = conn.execute(
+            text("SELECT line_no, amount, raw, extra FROM statement_lines ORDER BY line_no")
+        ).all()
+    assert [(r.line_no, r.amount, r.raw) for r in rows] == [
+        (n, n, f"`line {n}") for n in range(2, 2_102)
+    ]
+    assert {orjson.loads(r.extra)["goods"] for r in rows} == {"咖啡"}
