@@ -12,8 +12,10 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck
@@ -38,6 +40,30 @@ DATABASES = [
 MERCHANT = "102310048993424"
 OTHER_MERCHANT = "102310048990001"
 TERMINAL = "TERM0001"
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def earlier_today(minutes_ago: float) -> str:
+    """A moment of today's business day in Shanghai, earlier than now, as a terminal sends it.
+
+    "Today" is what a cashier's view and the dashboard count, so a test that means today
+    must not cross midnight: ``minutes_ago`` is scaled into the part of the day that has
+    passed (a day's 1,440 minutes onto the minutes since midnight). The order of moments
+    is kept, and at any hour each one lies between midnight and now. Microseconds are kept
+    so that moments stay apart a minute after midnight too.
+    """
+    if not 0 <= minutes_ago < 24 * 60:
+        raise ValueError("earlier_today takes 0 to 1,439 minutes")
+    now = datetime.now(SHANGHAI)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    moment = midnight + (now - midnight) * (1 - minutes_ago / (24 * 60))
+    return moment.isoformat(timespec="microseconds")
+
+
+def days_ago(days: int) -> str:
+    """A moment ``days`` business days before today in Shanghai, at the same share of the day."""
+    moment = datetime.fromisoformat(earlier_today(0)) - timedelta(days=days)
+    return moment.isoformat(timespec="microseconds")
 
 
 @pytest.fixture(scope="session")

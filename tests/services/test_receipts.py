@@ -4,9 +4,8 @@ merchant's key only. SQLite and PostgreSQL."""
 
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
@@ -14,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from conftest import MERCHANT, OTHER_MERCHANT, TERMINAL, sale
+from conftest import MERCHANT, OTHER_MERCHANT, TERMINAL, days_ago, earlier_today, sale
 from counterfoil.api import receipts as receipt_routes
 from counterfoil.api.app import create_app
 from counterfoil.core.errors import Forbidden, NotFound, ValidationError
@@ -25,12 +24,6 @@ from counterfoil.services.context import Counterfoil
 from counterfoil.services.merchants import add_merchant, add_terminal
 
 PASSWORD = "Ledger-proof-42"
-SHANGHAI = ZoneInfo("Asia/Shanghai")
-
-
-def local(minutes_ago: int) -> str:
-    moment = datetime.now(UTC) - timedelta(minutes=minutes_ago)
-    return moment.astimezone(SHANGHAI).isoformat(timespec="seconds")
 
 
 def person(role: str, terminals: tuple[tuple[str, str], ...] | None = None) -> Principal:
@@ -50,14 +43,14 @@ def client(cf: Counterfoil, shop: Any) -> Iterator[TestClient]:
     with TestClient(create_app(cf)) as test_client:
         test_client.headers["Authorization"] = f"Bearer {shop['token']}"
         for payload in (
-            sale(terminal_time=local(30)),  # seq 2: today
-            sale(trace_no="000002", rrn="000049993192", terminal_time=local(60 * 24 * 3)),
+            sale(terminal_time=earlier_today(30)),  # seq 2: today
+            sale(trace_no="000002", rrn="000049993192", terminal_time=days_ago(3)),
             sale(
                 trace_no="000003",
                 type="refund",
                 amount=10000,
                 rrn="000049993193",
-                terminal_time=local(10),
+                terminal_time=earlier_today(10),
                 original={"rrn": "000049993190"},
             ),
         ):
@@ -68,7 +61,7 @@ def client(cf: Counterfoil, shop: Any) -> Iterator[TestClient]:
 
 
 def evidence_of_today() -> dict[str, Any]:
-    day = (datetime.now(UTC) - timedelta(minutes=30)).astimezone(SHANGHAI).date()
+    day = datetime.fromisoformat(earlier_today(30)).date()
     return {"last4": "0123", "amount": 476800, "date": day.isoformat()}
 
 

@@ -27,18 +27,17 @@ import re
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 import pytest
 from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from conftest import MERCHANT, OTHER_MERCHANT, TERMINAL, sale
+from conftest import MERCHANT, OTHER_MERCHANT, TERMINAL, earlier_today, sale
 from counterfoil.api.app import create_app
 from counterfoil.config import Settings
 from counterfoil.demo.load import DEMO_PASSWORD
@@ -258,16 +257,13 @@ def phone(open_browse: Callable[..., Browse]) -> Browse:
 
 PASSWORD = "Ledger-proof-42"
 PERSONS = ("cashier", "supervisor", "finance", "auditor", "admin")
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 #: Not routes of the application's own: the static files (checked in test_console_pages).
 MOUNTS = frozenset({"/static"})
 
 
 def now_local() -> str:
     """A moment of today in Shanghai (the business day the cashier sees), a little ago."""
-    now = datetime.now(SHANGHAI)
-    moment = max(now - timedelta(minutes=2), now.replace(hour=0, minute=0, second=1))
-    return moment.isoformat(timespec="seconds")
+    return earlier_today(2)
 
 
 def plain(path: str) -> str:

@@ -6,26 +6,18 @@ PostgreSQL.
 
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
 
-from conftest import MERCHANT, OTHER_MERCHANT, TERMINAL, sale
+from conftest import MERCHANT, OTHER_MERCHANT, TERMINAL, days_ago, earlier_today, sale
 from counterfoil.api.app import create_app
 from counterfoil.services import users
 from counterfoil.services.context import Counterfoil
 from counterfoil.services.merchants import add_merchant, add_terminal
 
 PASSWORD = "Ledger-proof-42"
-SHANGHAI = ZoneInfo("Asia/Shanghai")
-
-
-def now_local(minutes_ago: int = 0) -> str:
-    moment = datetime.now(UTC) - timedelta(minutes=minutes_ago)
-    return moment.astimezone(SHANGHAI).isoformat(timespec="seconds")
 
 
 @pytest.fixture
@@ -41,9 +33,9 @@ def app_client(cf: Counterfoil, shop: Any) -> Iterator[TestClient]:
         client.headers["Authorization"] = f"Bearer {shop['token']}"
         # today: a sale, a second sale and its refund; last week: an old sale
         for trace, amount, when in (
-            ("000001", 476800, now_local(30)),
-            ("000002", 1250, now_local(20)),
-            ("000003", 9900, now_local(60 * 24 * 7)),
+            ("000001", 476800, earlier_today(30)),
+            ("000002", 1250, earlier_today(20)),
+            ("000003", 9900, days_ago(7)),
         ):
             response = client.post(
                 "/api/v1/transactions",
@@ -56,7 +48,7 @@ def app_client(cf: Counterfoil, shop: Any) -> Iterator[TestClient]:
             trace_no="000004",
             type="refund",
             amount=50000,
-            terminal_time=now_local(10),
+            terminal_time=earlier_today(10),
             rrn="000049993199",
             original={"rrn": "000049993101"},
         )
