@@ -1,13 +1,16 @@
 """Recording transactions: once, by the rules, with fees, every refusal answered and audited.
 Runs on SQLite and PostgreSQL."""
 
+from datetime import date
 from typing import Any
 
 from sqlalchemy import select
 
 from conftest import MERCHANT, sale
+from counterfoil.core.fees import FeeRule
 from counterfoil.services import bulk, ingest, lookups
 from counterfoil.services.context import Counterfoil
+from counterfoil.services.merchants import add_fee_rule, add_merchant, add_terminal
 from counterfoil.store.audit import Actor
 from counterfoil.store.schema import audit_log
 
@@ -203,3 +206,22 @@ def test_file_ingest_reports_every_rejected_line(cf: Counterfoil, shop: Any) -> 
         (5, "card_data_refused"),
     ]
     assert "123" not in str(report.rejected[2])
+
+
+def test_a_new_fee_rule_starts_at_local_midnight_in_a_zone_with_a_half_hour_offset(
+    cf: Counterfoil,
+) -> None:
+    """In Kolkata (+05:30) the UTC hour 18:00–19:00 holds local midnight: two sales of one
+    upload on either side of it fall on two business days and are priced by each day's rule."""
+    add_merchant(cf, MERCHANT, "Mumbai Shop", "Asia/Kolkata")
+    add_terminal(cf, MERCHANT, "TERM0001")
+    add_fee_rule(cf, MERCHANT, FeeRule("credit", 10_000, effective_from=date(2026, 11, 21)))
+    before, after = record(
+        cf,
+        sale(terminal_time="2026-11-20T18:10:00+00:00"),  # 23:40 on the 20th in Kolkata
+        sale(trace_no="000002", rrn="000049993191", terminal_time="2026-11-20T18:40:00+00:00"),
+    )
+    assert before.entry is not None
+    assert after.entry is not None
+    assert before.entry["fee"] == 2861  # 0.60 %, the default until the 21st
+    assert after.entry["fee"] == 4768  # 1.00 % from local midnight

@@ -166,7 +166,8 @@ async def post_batch(request: Request, caller: Writer) -> JSON:
         )
     workers: bulk.Workers | None = getattr(request.app.state, "workers", None)
     if workers is not None:
-        prepared = await asyncio.wrap_future(workers.prepare_batch(body, caller.merchant_no))
+        sent = await asyncio.wrap_future(workers.prepare_batch(body, caller.merchant_no))
+        prepared = bulk.received(sent)
     else:
         items = bulk.batch_items(body)
         prepared = await asyncio.to_thread(ingest.prepare_all, items, _hmac_for(cf, caller))

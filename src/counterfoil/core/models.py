@@ -58,6 +58,8 @@ CHANNELS: dict[str, Channel] = {
         Channel("unionpay_qr", True, _("UnionPay QR")),
     )
 }
+TYPE_NAMES = tuple(TYPES)
+CHANNEL_NAMES = tuple(CHANNELS)
 ENTRY_MODES = ("chip", "contactless", "swipe", "fallback", "manual", "qr_scan", "qr_present")
 MAX_AMOUNT = 10**11  # one billion yuan in fen: beyond any POS transaction
 
@@ -133,9 +135,13 @@ class Original:
         return {k: v for k in sorted(ORIGINAL_FIELDS) if (v := getattr(self, k))}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Transaction:
-    """A validated terminal transaction, card already masked."""
+    """A validated terminal transaction, card already masked.
+
+    Made by ``parse_transaction`` and read once, by ``services.ingest.ready``; not frozen,
+    because a frozen dataclass's ``__init__`` sets each of its 21 fields through
+    ``object.__setattr__`` (4 µs of the 12 µs a validation took)."""
 
     merchant_no: str
     terminal_id: str
@@ -234,6 +240,8 @@ class _Fields:
         self, name: str, pattern: re.Pattern[str], expected: str, *, required: bool = False
     ) -> str | None:
         value = self.payload.get(name)
+        if type(value) is str and pattern.match(value):  # the common case, first
+            return value
         if value is None or value == "":
             if required:
                 self.fail(name, _("is required: expected {expected}"), expected=expected)
@@ -327,15 +335,16 @@ def parse_transaction(payload: Any, hmac_key: bytes | None = None) -> Transactio
         raise ValidationError("$", _("expected a JSON object"))
     scan_payload(payload)  # track data, CVV, PIN: refused before anything else
     f = _Fields(payload)
-    for name in sorted(set(payload) - FIELDS):
-        f.fail(str(name)[:40], _("is not a field of a transaction"))
+    if not FIELDS.issuperset(payload):
+        for name in sorted(set(payload) - FIELDS):
+            f.fail(str(name)[:40], _("is not a field of a transaction"))
 
     merchant_no = f.text("merchant_no", MERCHANT_NO, _("15 digits"), required=True)
     terminal_id = f.text(
         "terminal_id", TERMINAL_ID, _("8 characters, digits or capitals"), required=True
     )
-    kind = f.choice("type", tuple(TYPES))
-    channel = f.choice("channel", tuple(CHANNELS))
+    kind = f.choice("type", TYPE_NAMES)
+    channel = f.choice("channel", CHANNEL_NAMES)
     amount = f.integer("amount", minimum=1)
     currency = payload.get("currency", "CNY")
     if currency not in EXPONENTS:

@@ -18,7 +18,7 @@ import contextlib
 import hashlib
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -28,7 +28,8 @@ from nacl.exceptions import BadSignatureError
 from counterfoil.core.errors import CounterfoilError, NotFound
 from counterfoil.i18n import _
 
-#: libsodium releases the GIL while it signs: a chunk is signed on every core.
+#: libsodium releases the GIL while it signs: a chunk is signed on every core, by
+#: threads of this process (no message or signature crosses a process boundary).
 _THREADS = max(2, os.cpu_count() or 2)
 _POOL = ThreadPoolExecutor(max_workers=_THREADS, thread_name_prefix="counterfoil-sign")
 _PARALLEL_FROM = 64
@@ -48,6 +49,10 @@ class SigningKey:
 
     def sign(self, message: bytes) -> bytes:
         return bytes(crypto_sign(message, self._secret)[:64])
+
+
+def _sign_all(key: SigningKey, messages: list[bytes]) -> list[str]:
+    return [key.sign(m).hex() for m in messages]
 
 
 def verify_signature(public_hex: str, message: bytes, signature_hex: str) -> bool:
@@ -78,8 +83,6 @@ class KeyStore:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        #: Signs a list of messages elsewhere (a process pool for bulk imports), or None.
-        self.parallel: Callable[[str, str, list[bytes]], list[str]] | None = None
         self._signers: dict[str, SigningKey] = {}
         self._hmac: dict[str, bytes] = {}
 
@@ -126,18 +129,30 @@ class KeyStore:
         return self.signer(merchant_no, key_id).sign(message).hex()
 
     def sign_many(self, merchant_no: str, key_id: str, messages: list[bytes]) -> list[str]:
-        """Signatures (hex) of many messages: on every core, or by ``self.parallel``."""
-        if self.parallel is not None and len(messages) >= _PARALLEL_FROM:
-            return self.parallel(merchant_no, key_id, messages)
-        key = self.signer(merchant_no, key_id)
-        if len(messages) < _PARALLEL_FROM:
-            return [key.sign(m).hex() for m in messages]
+        """Signatures (hex) of many messages, on every core."""
         step = -(-len(messages) // _THREADS)
-        parts = _POOL.map(
-            lambda part: [key.sign(m).hex() for m in part],
-            [messages[i : i + step] for i in range(0, len(messages), step)],
-        )
-        return [signature for part in parts for signature in part]
+        parts = [messages[i : i + step] for i in range(0, len(messages), step)]
+        return [
+            signature for part in self.sign_parts(merchant_no, key_id, parts) for signature in part
+        ]
+
+    def sign_parts(
+        self, merchant_no: str, key_id: str, parts: list[list[bytes]]
+    ) -> Iterator[list[str]]:
+        """The signatures (hex) of each part in turn, the parts signed on every core at once:
+        the caller can use the first part's while the others are still being signed."""
+        key = self.signer(merchant_no, key_id)
+        if sum(len(part) for part in parts) < _PARALLEL_FROM:
+            for part in parts:
+                yield [key.sign(m).hex() for m in part]
+            return
+        futures = [_POOL.submit(_sign_all, key, part) for part in parts]
+        try:
+            for future in futures:
+                yield future.result()
+        finally:
+            for future in futures:
+                future.cancel()
 
     def hmac_key(self, merchant_no: str) -> bytes:
         """The merchant's key for card-number HMACs, made on first use.

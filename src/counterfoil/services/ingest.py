@@ -34,7 +34,14 @@ from counterfoil.core.errors import Conflict, CounterfoilError, NotFound, RuleVi
 from counterfoil.core.fees import FeeRule, rule_for
 from counterfoil.core.models import Transaction, parse_transaction
 from counterfoil.core.pan import card_group
-from counterfoil.core.rules import Standing, apply_link, check_link, fee_and_net, undo_link
+from counterfoil.core.rules import (
+    MerchantRules,
+    Standing,
+    apply_link,
+    check_link,
+    fee_and_net,
+    undo_link,
+)
 from counterfoil.i18n import _
 from counterfoil.journal.entries import effects_of
 from counterfoil.journal.keys import KeyStore
@@ -174,24 +181,38 @@ def summary(
 @dataclass(slots=True)
 class _MerchantRun:
     merchant: Merchant
+    rules: MerchantRules
     chain: ChainWriter
     existing: dict[str, Any]
     schedule: list[FeeRule]
     zone: ZoneInfo
+    #: key → (seq, payload hash, the acknowledgement) of what this run recorded
     recorded: dict[str, tuple[int, str, dict[str, Any]]] = field(default_factory=dict)
+    #: seq → what this run recorded, as the rules need it once a later entry names it
+    made: dict[int, Ready] = field(default_factory=dict)
     standings: dict[int, Standing] = field(default_factory=dict)
     moved: set[int] = field(default_factory=set)
     by_rrn: dict[str, int] = field(default_factory=dict)
     by_order: dict[str, int] = field(default_factory=dict)
     days: dict[str, date] = field(default_factory=dict)
+    fees: dict[tuple[str, str], FeeRule | None] = field(default_factory=dict)
 
     def business_day(self, when: str) -> date:
-        """The merchant's calendar day of a UTC instant (cached: uploads come in runs)."""
-        hour = when[:13]
-        day = self.days.get(hour)
+        """The merchant's calendar day of a UTC instant, cached by the minute (uploads come
+        in runs; by the hour would be wrong in a zone whose offset has minutes, where an
+        hour in UTC can hold a local midnight)."""
+        minute = when[:16]
+        day = self.days.get(minute)
         if day is None:
-            day = self.days[hour] = datetime.fromisoformat(when).astimezone(self.zone).date()
+            day = self.days[minute] = datetime.fromisoformat(when).astimezone(self.zone).date()
         return day
+
+    def fee_rule(self, channel: str, when: str) -> FeeRule | None:
+        """The fee rule in force for ``channel`` at a UTC instant (cached by the minute)."""
+        minute = (channel, when[:16])
+        if minute not in self.fees:
+            self.fees[minute] = rule_for(self.schedule, channel, self.business_day(when))
+        return self.fees[minute]
 
 
 def _order(items: Sequence[Prepared]) -> list[Prepared]:
@@ -235,6 +256,7 @@ def record(
             continue
         run = _MerchantRun(
             merchant,
+            merchant.rules,
             ChainWriter(conn, keys, merchant_no),
             find_keys(conn, merchant_no, [i.ready.key for i in group if i.ready]),
             fee_schedule(conn, merchant_no),
@@ -257,19 +279,16 @@ def _record_one(conn: Connection, run: _MerchantRun, item: Prepared) -> ItemResu
     if seen is None and r.key in run.existing:
         row = run.existing[r.key]
         body = orjson.loads(row.body)
+        effects = body.get("effects", {})
         seen = (
             row.seq,
             row.payload_hash,
-            {**body.get("effects", {}), "type": r.type, "amount": body["data"]["amount"]},
+            summary(merchant_no, row.seq, r.type, body["data"]["amount"], effects),
         )
     if seen is not None:
-        seq, digest, facts = seen
+        seq, digest, entry = seen
         if digest == r.payload_hash:
-            return ItemResult(
-                item.position,
-                "duplicate",
-                summary(merchant_no, seq, facts["type"], facts["amount"], facts),
-            )
+            return ItemResult(item.position, "duplicate", entry)
         return ItemResult(
             item.position,
             "conflict",
@@ -282,18 +301,16 @@ def _record_one(conn: Connection, run: _MerchantRun, item: Prepared) -> ItemResu
 
     original = _original_standing(conn, run, r)
     try:
-        check_link(r, original, run.merchant.rules)
+        check_link(r, original, run.rules)
     except RuleViolation as exc:
         return ItemResult(item.position, "refused", error=exc)
 
-    rule = rule_for(run.schedule, r.channel, run.business_day(r.when))
-    fee, net = fee_and_net(r, rule, original, run.merchant.rules)
+    fee, net = fee_and_net(r, run.fee_rule(r.channel, r.when), original, run.rules)
     effects = effects_of(fee, net, original.seq if original is not None else None)
     seq = run.chain.append_transaction(r, effects)
-    run.recorded[r.key] = (seq, r.payload_hash, {**effects, "type": r.type, "amount": r.amount})
-    run.standings[seq] = Standing(
-        seq, r.type, r.channel, r.amount, fee, net, r.when, original_seq=effects.get("original_seq")
-    )
+    entry = summary(merchant_no, seq, r.type, r.amount, effects)
+    run.recorded[r.key] = (seq, r.payload_hash, entry)
+    run.made[seq] = r
     if r.rrn:
         run.by_rrn.setdefault(r.rrn, seq)
     if r.order_no:
@@ -304,9 +321,7 @@ def _record_one(conn: Connection, run: _MerchantRun, item: Prepared) -> ItemResu
             parent = _standing(conn, run, original.original_seq)
             if parent is not None:
                 _move(run, undo_link(original, parent))
-    return ItemResult(
-        item.position, "recorded", summary(merchant_no, seq, r.type, r.amount, effects)
-    )
+    return ItemResult(item.position, "recorded", entry)
 
 
 def _audit(
@@ -357,6 +372,20 @@ def _move(run: _MerchantRun, state: Standing) -> None:
 
 def _standing(conn: Connection, run: _MerchantRun, seq: int) -> Standing | None:
     if seq not in run.standings:
+        made = run.made.get(seq)
+        if made is not None:  # recorded by this run: as it was made, nothing done to it yet
+            entry = run.recorded[made.key][2]
+            run.standings[seq] = Standing(
+                seq,
+                made.type,
+                made.channel,
+                made.amount,
+                entry["fee"],
+                entry["net"],
+                made.when,
+                original_seq=entry["original_seq"],
+            )
+            return run.standings[seq]
         found = load_standing(conn, run.merchant.merchant_no, seq)
         if found is None:
             return None

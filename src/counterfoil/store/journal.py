@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, and_, select, update
 
 from counterfoil.core.errors import NotFound
@@ -76,6 +77,8 @@ _SIGNATURE, _RECORDED, _TERMINAL_TIME = (
     ROW_COLUMNS.index(c) for c in ("signature", "recorded_at", "terminal_time")
 )
 _PLACES = {"sqlite": "?", "postgresql": "%s"}
+#: Entries signed together and then written together by ``ChainWriter.flush``.
+_SIGNING_PART = 500
 
 
 def _insert_sql(dialect: str) -> str:
@@ -156,6 +159,9 @@ class ChainWriter:
         self._new = head is None
         self.head = head or Head(0, GENESIS_PREV, None)
         self._rows: list[list[Any]] = []
+        # The moment of recording of the transactions this writer appends: they are
+        # committed together, and the clock is read once rather than per entry.
+        self._recorded_at = iso_z(datetime.now(UTC))
 
     @property
     def next_seq(self) -> int:
@@ -220,7 +226,7 @@ class ChainWriter:
         """Seal a transaction entry from its ``Ready`` form; return its sequence number."""
         signer = self._signer(None)
         seq, prev = self.next_seq, self.head.hash
-        recorded_at = iso_z(datetime.now(UTC))
+        recorded_at = self._recorded_at
         body = transaction_body_bytes(
             data=ready.data,
             effects=effects,
@@ -254,29 +260,40 @@ class ChainWriter:
 
     def _push(self, row: list[Any], entry_hash: str) -> int:
         self._rows.append(row)
-        self.head = Head(row[1], entry_hash, self.head.key_id)
-        return int(row[1])
+        head = self.head
+        head.seq, head.hash = row[1], entry_hash
+        return head.seq
 
     def rotate_to(self, key_id: str) -> None:
         self.head.key_id = key_id
 
     def flush(self) -> int:
-        """Sign and write the pending entries and the new head; return how many."""
+        """Sign and write the pending entries and the new head; return how many.
+
+        The entries are signed in parts, on every core, and each part is written as soon
+        as its signatures are there, while the next parts are still being signed."""
         rows, self._rows = self._rows, []
         if not rows:
             return 0
-        for key_id in {row[6] for row in rows}:
-            part = [row for row in rows if row[6] == key_id]
-            signatures = self.keys.sign_many(
-                self.merchant_no, key_id, [signing_message(row[4]) for row in part]
-            )
-            for row, signature in zip(part, signatures, strict=True):
-                row[_SIGNATURE] = signature
         dialect = self.conn.dialect.name
+        insert = _insert_sql(dialect)
+        times: dict[str | None, Any] = {}  # entries of a flush share their moment of recording
         for row in rows:
-            row[_RECORDED] = _db_time(dialect, row[_RECORDED])
+            recorded = row[_RECORDED]
+            if recorded not in times:
+                times[recorded] = _db_time(dialect, recorded)
+            row[_RECORDED] = times[recorded]
             row[_TERMINAL_TIME] = _db_time(dialect, row[_TERMINAL_TIME])
-        self.conn.exec_driver_sql(_insert_sql(dialect), [tuple(row) for row in rows])
+        for key_id in dict.fromkeys(row[6] for row in rows):  # keys in the order they signed
+            mine = [row for row in rows if row[6] == key_id]
+            parts = [mine[i : i + _SIGNING_PART] for i in range(0, len(mine), _SIGNING_PART)]
+            signed = self.keys.sign_parts(
+                self.merchant_no, key_id, [[signing_message(r[4]) for r in p] for p in parts]
+            )
+            for part, signatures in zip(parts, signed, strict=True):
+                for row, signature in zip(part, signatures, strict=True):
+                    row[_SIGNATURE] = signature
+                self.conn.exec_driver_sql(insert, [tuple(row) for row in part])
         write_head(self.conn, self.merchant_no, self.head, new=self._new)
         self._new = False
         return len(rows)
@@ -285,20 +302,25 @@ class ChainWriter:
 # --- look-ups --------------------------------------------------------------------------
 
 
+#: Entries recorded under any of a list of idempotency keys, the list one parameter (a
+#: JSON array on SQLite, an array on PostgreSQL): one statement for a chunk of thousands
+#: of keys, and nothing for SQLAlchemy to compile per chunk.
+_FIND_KEYS = {
+    "sqlite": "SELECT idem_key, seq, payload_hash, body FROM journal_entries "
+    "WHERE merchant_no = ? AND idem_key IN (SELECT value FROM json_each(?))",
+    "postgresql": "SELECT idem_key, seq, payload_hash, body FROM journal_entries "
+    "WHERE merchant_no = %s AND idem_key = ANY(%s)",
+}
+
+
 def find_keys(conn: Connection, merchant_no: str, keys: Sequence[str]) -> dict[str, Any]:
     """Entries already recorded under these idempotency keys."""
-    found: dict[str, Any] = {}
-    j = journal_entries.c
-    for start in range(0, len(keys), 500):
-        chunk = keys[start : start + 500]
-        rows = conn.execute(
-            select(j.idem_key, j.seq, j.payload_hash, j.body).where(
-                and_(j.merchant_no == merchant_no, j.idem_key.in_(chunk))
-            )
-        )
-        for row in rows:
-            found[row.idem_key] = row
-    return found
+    if not keys:
+        return {}
+    dialect = conn.dialect.name
+    wanted: Any = orjson.dumps(list(keys)).decode() if dialect == "sqlite" else list(keys)
+    rows = conn.exec_driver_sql(_FIND_KEYS[dialect], (merchant_no, wanted))
+    return {row.idem_key: row for row in rows}
 
 
 def standing(conn: Connection, merchant_no: str, seq: int) -> Standing | None:
