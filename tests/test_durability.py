@@ -136,18 +136,22 @@ def test_worker_processes_leave_with_a_killed_server(settings: Settings, tmp_pat
     cf.close()
     server = Server(settings, tmp_path / "server.log").start()
     assert server.proc is not None
-    with httpx.Client(base_url=server.url, timeout=60) as client:
-        response = client.post(
-            "/api/v1/transactions/batch",
-            headers={"Authorization": f"Bearer {token}"},
-            json={
-                "transactions": [sale(trace_no=f"{n:06d}", rrn=f"{n:012d}") for n in range(1, 101)]
-            },
-        )
-    assert response.json()["counts"] == {"recorded": 100}
-    workers = _children(server.proc.pid)
-    assert len(workers) >= 2  # the pool of two (and multiprocessing's resource tracker)
-    server.kill()
+    try:
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            response = client.post(
+                "/api/v1/transactions/batch",
+                headers={"Authorization": f"Bearer {token}"},
+                json={
+                    "transactions": [
+                        sale(trace_no=f"{n:06d}", rrn=f"{n:012d}") for n in range(1, 101)
+                    ]
+                },
+            )
+        assert response.json()["counts"] == {"recorded": 100}
+        workers = _children(server.proc.pid)
+        assert len(workers) >= 2  # the pool of two (and multiprocessing's resource tracker)
+    finally:  # a failed check must not leave a server running after the test
+        server.kill()
     deadline = time.monotonic() + 30  # bounded; a loaded CI machine starts processes slowly
     while time.monotonic() < deadline and any(_alive(pid) for pid in workers):
         time.sleep(0.2)

@@ -23,6 +23,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # Let SQLAlchemy, not the driver, issue BEGIN: we want BEGIN IMMEDIATE for writers.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
+    # A new store gets 8 KiB pages (SQLite's default is 4 KiB): a journal row with its
+    # indexes (~1.5 KB) then costs 28 % less CPU to write, commit and checkpoint, and
+    # the file is 11 % smaller (bench/README.md). Only a new file takes it: an existing
+    # store keeps the page size it was made with.
+    cursor.execute("PRAGMA page_size=8192")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA busy_timeout=10000")
