@@ -16,6 +16,7 @@ from counterfoil.journal.merkle import (
     leaf_hash,
     node_hash,
     root,
+    subtree_root,
     verify_consistency,
     verify_inclusion,
 )
@@ -443,3 +444,31 @@ def test_extend_in_pieces_equals_appending_one_by_one(leaves: list[bytes], cuts:
         start = cut
     assert by_block.size == by_one.size
     assert by_block.root() == by_one.root()
+
+
+@given(st.lists(st.binary(min_size=32, max_size=32), max_size=200), st.sampled_from([1, 2, 4, 8]))
+def test_blocks_appended_by_their_roots_give_the_same_tree(leaves: list[bytes], block: int) -> None:
+    """What verify does with two halves: complete blocks added by their roots, the rest by
+    the peaks of its compact range, give the root of the whole tree."""
+    whole = len(leaves) // block * block
+    tree = CompactRange()
+    for start in range(0, whole, block):
+        tree.append_subtree(subtree_root(leaves[start : start + block]), block)
+    rest = CompactRange()
+    rest.extend(leaves[whole:])
+    spans = [1 << b for b in range(rest.size.bit_length() - 1, -1, -1) if rest.size >> b & 1]
+    for peak, span in zip(rest.hashes, spans, strict=True):
+        tree.append_subtree(peak, span)
+    assert tree.size == len(leaves)
+    assert tree.root() == root(leaves)
+
+
+def test_a_subtree_that_does_not_start_on_its_own_boundary_is_refused() -> None:
+    tree = CompactRange()
+    tree.append(leaf_hash(b"one"))
+    with pytest.raises(ValueError, match="does not fit"):
+        tree.append_subtree(leaf_hash(b"two"), 2)  # 2 leaves cannot start at position 1
+    with pytest.raises(ValueError, match="does not fit"):
+        tree.append_subtree(leaf_hash(b"two"), 3)  # not a power of two
+    with pytest.raises(ValueError, match="power of two"):
+        subtree_root([leaf_hash(b"a"), leaf_hash(b"b"), leaf_hash(b"c")])

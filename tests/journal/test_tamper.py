@@ -2,6 +2,8 @@
 and PostgreSQL, with the append-only triggers taken away as an intruder with database
 access would."""
 
+import functools
+import hashlib
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,6 +18,19 @@ from counterfoil.services.context import Counterfoil
 from counterfoil.services.merchants import rotate_key
 from counterfoil.store.audit import Actor
 from counterfoil.store.schema import APPEND_ONLY
+
+
+@pytest.fixture(autouse=True, params=["whole", "halves"])
+def walked(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every finding holds whether the journal is walked whole or in two halves at once
+    (the second by a process of its own, as a long journal is): blocks of 4 entries, so
+    that the 13 entries split after entry 4 and the checkpoint at 6 lies in the second."""
+    if request.param == "halves":
+        whole = verification.verify
+        monkeypatch.setattr(
+            verification, "verify", functools.partial(whole, block=4, parallel_from=8)
+        )
+    return str(request.param)
 
 
 @pytest.fixture
@@ -254,8 +269,6 @@ def test_rewriting_history_before_a_checkpoint_breaks_its_merkle_root(journal: C
     """Rebuild entries 3..13 with a stolen-key-free chain: hashes chain, but the signed root,
     and the signatures, do not match."""
     body = body_of(journal, 3).replace('"amount":10002', '"amount":1')
-    import hashlib
-
     new_hash = hashlib.sha256(body.encode()).hexdigest()
     intrude(
         journal,
@@ -307,3 +320,27 @@ def test_a_column_moved_before_a_body_that_is_not_json(journal: Counterfoil) -> 
         "UPDATE journal_entries SET amount = 10013 WHERE seq = 9",
     )
     assert_found(journal, 9, "amount")
+
+
+def test_the_last_entry_of_the_first_half_deleted(journal: Counterfoil, walked: str) -> None:
+    """Where the halves meet (after entry 4): a missing entry there is found as one."""
+    intrude(journal, "DELETE FROM journal_entries WHERE seq = 4")
+    assert_found(journal, 4, "missing")
+
+
+def test_the_first_entry_of_the_second_half_rechained(journal: Counterfoil, walked: str) -> None:
+    """Entry 5 rewritten to follow a made-up hash, its stored hashes made to match: the
+    second half starts from what the table says of entry 4, the first half from what
+    entry 4's body hashes to; the break between them is found at 5."""
+    body = body_of(journal, 5)
+    forged = orjson.loads(body)
+    forged["prev_hash"] = "f" * 64
+    forged_body = orjson.dumps(forged, option=orjson.OPT_SORT_KEYS).decode()
+    new_hash = hashlib.sha256(forged_body.encode()).hexdigest()
+    intrude(
+        journal,
+        "UPDATE journal_entries SET body = :b, entry_hash = :h, prev_hash = :p WHERE seq = 5",
+        "UPDATE journal_entries SET prev_hash = :h WHERE seq = 6",
+        params={"b": forged_body, "h": new_hash, "p": "f" * 64},
+    )
+    assert_found(journal, 5, "chain")

@@ -34,6 +34,7 @@ __all__ = [
     "leaf_hash",
     "node_hash",
     "root",
+    "subtree_root",
     "verify_consistency",
     "verify_inclusion",
 ]
@@ -179,6 +180,18 @@ def _all_hashes(*values: bytes) -> bool:
     return all(len(v) == HASH_SIZE for v in values)
 
 
+def subtree_root(leaf_hashes: Sequence[bytes]) -> bytes:
+    """The root of a complete subtree (a power of two of leaves), hashed level by level."""
+    level = list(leaf_hashes)
+    if not level or len(level) & (len(level) - 1):
+        raise ValueError(f"a complete subtree has a power of two of leaves, not {len(level)}")
+    while len(level) > 1:
+        level = [
+            _sha256(b"\x01" + level[k] + level[k + 1]).digest() for k in range(0, len(level), 2)
+        ]
+    return level[0]
+
+
 class CompactRange:
     """Accumulates leaf hashes and gives the root of all leaves appended so far.
 
@@ -238,21 +251,23 @@ class CompactRange:
                 self.append(leaf_hashes[i])
                 i += 1
                 continue
-            level = list(leaf_hashes[i : i + block])
-            while len(level) > 1:
-                level = [
-                    _sha256(b"\x01" + level[k] + level[k + 1]).digest()
-                    for k in range(0, len(level), 2)
-                ]
-            stack = self._hashes
-            stack.append(level[0])
-            self._size += block
-            units = self._size // block
-            while not units & 1:
-                right = stack.pop()
-                stack[-1] = node_hash(stack[-1], right)
-                units >>= 1
+            self.append_subtree(subtree_root(leaf_hashes[i : i + block]), block)
             i += block
+
+    def append_subtree(self, root: bytes, size: int) -> None:
+        """Add ``size`` leaves at once by the root of their complete subtree (``size`` a
+        power of two that divides the number of leaves so far, so that the subtree is one
+        of the tree's own: it begins where it would in the tree of all the leaves)."""
+        if size <= 0 or size & (size - 1) or self._size % size or len(root) != HASH_SIZE:
+            raise ValueError(f"a subtree of {size} leaves does not fit after {self._size}")
+        stack = self._hashes
+        stack.append(root)
+        self._size += size
+        units = self._size // size
+        while not units & 1:
+            right = stack.pop()
+            stack[-1] = node_hash(stack[-1], right)
+            units >>= 1
 
     def root(self) -> bytes:
         """Return the Merkle Tree Hash of all leaves appended so far, in O(log n) hashes."""

@@ -1,6 +1,8 @@
 """Verification and checkpoints of merchants' journals, from the database.
 
-``verify`` streams each merchant's entries through ``journal.verify.verify_chain``.
+``verify`` streams each merchant's entries through ``journal.verify.walk`` — a long
+journal in two halves at once, the second in a process of its own — and puts the walks
+together with ``journal.verify.combine``.
 ``make_checkpoint`` signs the Merkle root of the journal as it stands; it carries on
 from the previous checkpoint's compact range, so it reads only the entries since.
 ``export_checkpoint`` gives a document a third party can keep and later check against.
@@ -8,25 +10,38 @@ from the previous checkpoint's compact range, so it reads only the entries since
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import sqlite3
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from hashlib import sha256 as _sha256
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import Connection, Engine, and_, select
+from sqlalchemy import Connection, and_, select
 from sqlalchemy.exc import DataError
 
 from counterfoil.core.pan import CARD_GROUP_SQL
 from counterfoil.i18n import _
 from counterfoil.journal.entries import checkpoint_message, iso_utc
 from counterfoil.journal.merkle import CompactRange
-from counterfoil.journal.verify import Checkpoint, Report, Row, verify_chain
+from counterfoil.journal.verify import (
+    BLOCK,
+    COLUMNS_DIFFER,
+    Checkpoint,
+    Report,
+    Row,
+    Start,
+    Walk,
+    combine,
+    walk,
+)
 from counterfoil.services.context import Counterfoil
 from counterfoil.services.merchants import get_merchant, list_merchants, public_keys
 from counterfoil.store import audit
 from counterfoil.store.audit import Actor
+from counterfoil.store.db import make_engine
 from counterfoil.store.journal import (
     FROM_DATA,
     FROM_EFFECTS,
@@ -42,14 +57,6 @@ _HASHES_SQL = {
     "postgresql": "SELECT entry_hash FROM journal_entries WHERE merchant_no = %s AND seq > %s "
     "AND seq <= %s ORDER BY seq",
 }
-_ROW_SQL = {
-    "sqlite": "SELECT seq, CAST(body AS BLOB), entry_hash, prev_hash, kind, key_id, signature "
-    "FROM journal_entries WHERE merchant_no = ? AND seq > ? ORDER BY seq LIMIT ?",
-    "postgresql": "SELECT seq, convert_to(body, 'UTF8'), entry_hash, prev_hash, kind, key_id, "
-    "signature FROM journal_entries WHERE merchant_no = %s AND seq > %s "
-    "ORDER BY seq LIMIT %s",
-}
-
 # The copied look-up columns against the signed body, compared by the database itself.
 _PG_TYPES = {
     "amount": "bigint",
@@ -70,46 +77,47 @@ def _pg_field(column: str) -> str:
     return f"({part} ->> '{column}')::{_PG_TYPES.get(column, 'text')}"
 
 
-# The signed terminal time as SQLite keeps the column (``core.times.sqlite_text``): the
-# microseconds are cut from the body's text (``datetime.isoformat`` writes six digits or
-# none) and put back after strftime has turned the rest into UTC, because strftime works
-# in milliseconds and would round 59.999999 up into the next minute.
+# The signed terminal time against the column SQLite keeps (``core.times.sqlite_text``:
+# UTC, six decimals). unixepoch() reads both with their offsets and gives whole seconds;
+# the six decimals are compared as text (``datetime.isoformat`` writes six or none), since
+# SQLite's date functions work in milliseconds. (strftime, which this replaced, cost twice
+# as much.)
 _SIGNED_TIME = "json_extract(body, '$.data.terminal_time')"
-_FRACTION = f"substr({_SIGNED_TIME}, 20, 1) = '.'"
-_SQLITE_SIGNED_TIME = (
-    f"strftime('%Y-%m-%d %H:%M:%S', substr({_SIGNED_TIME}, 1, 19) || "
-    f"substr({_SIGNED_TIME}, CASE WHEN {_FRACTION} THEN 27 ELSE 20 END)) || '.' || "
-    f"CASE WHEN {_FRACTION} THEN substr({_SIGNED_TIME}, 21, 6) ELSE '000000' END"
+_SQLITE_SAME_TIME = (
+    f"(unixepoch(terminal_time) = unixepoch({_SIGNED_TIME}) AND substr(terminal_time, 21, 6) "
+    f"= CASE WHEN substr({_SIGNED_TIME}, 20, 1) = '.' THEN substr({_SIGNED_TIME}, 21, 6) "
+    "ELSE '000000' END)"
 )
 
-# The copied look-up columns against the signed body, compared by the database itself:
-# every entry's time of recording, and a transaction's copied fields and card group.
-# Built from the fixed column names above; the merchant number is a bound parameter.
-_COLUMN_SQL = {
-    # A body that is not JSON at all is left to the chain walk (its hash, its tail): here
-    # json_extract would stop the whole query with "malformed JSON".
-    "sqlite": "SELECT seq FROM journal_entries WHERE merchant_no = ? "  # noqa: S608
-    "AND CASE WHEN json_valid(body) THEN ("
+# Whether a row's copied look-up columns are what its signed body says: every entry's
+# time of recording, and a transaction's copied fields and card group. The database
+# works it out as it reads the row (the body is read once), so a walk gets a yes or no
+# with each entry; a "no" is then explained column by column (``_column_problem``).
+_COLUMNS_SQLITE = (
     # iso_z in the body (2026-11-20T06:05:09.000000Z), sqlite_text in the column
-    "recorded_at IS NOT replace(substr(json_extract(body, '$.recorded_at'), 1, 26), 'T', ' ') "
-    "OR kind = 'transaction' AND ("
-    + " OR ".join(
-        [f"{c} IS NOT {_sqlite_field(c)}" for c in (*FROM_DATA, *FROM_EFFECTS)]
+    "(recorded_at IS replace(substr(json_extract(body, '$.recorded_at'), 1, 26), 'T', ' ') "
+    "AND (kind != 'transaction' OR ("
+    + " AND ".join(
+        [f"{c} IS {_sqlite_field(c)}" for c in (*FROM_DATA, *FROM_EFFECTS)]
         + [
-            "card_bin IS NOT substr(json_extract(body, '$.data.card'), 1, 6)",
-            "card_last4 IS NOT substr(json_extract(body, '$.data.card'), -4)",
-            f"card_group IS NOT ({CARD_GROUP_SQL})",
-            f"terminal_time IS NOT {_SQLITE_SIGNED_TIME}",
+            "card_bin IS substr(json_extract(body, '$.data.card'), 1, 6)",
+            "card_last4 IS substr(json_extract(body, '$.data.card'), -4)",
+            f"card_group IS ({CARD_GROUP_SQL})",
+            _SQLITE_SAME_TIME,
         ]
     )
-    + ")) ELSE 0 END ORDER BY seq LIMIT 1",
-    # OFFSET 0 keeps PostgreSQL from flattening the subquery, which would parse the body
-    # once for every column that refers to it: once a row, not seventeen times.
-    # {body} is the plain cast, or counterfoil_jsonb_or_null (NULL for a body that is not
-    # JSON, left to the chain walk as on SQLite) when the plain cast has failed.
-    "postgresql": "SELECT min(seq) FROM journal_entries j, LATERAL (SELECT b, b -> 'data' AS d, "  # noqa: S608
-    "b -> 'effects' AS e, b ->> 'recorded_at' AS r FROM (SELECT {body} AS b OFFSET 0) p) x "
-    "WHERE merchant_no = %s AND b IS NOT NULL AND (recorded_at IS DISTINCT FROM r::timestamptz "
+    + ")))"
+)
+# A body that is not JSON at all is left to the chain walk (its hash, its tail): in a
+# chunk that holds one, json_extract stops the query with "malformed JSON", and the chunk
+# is read again with each body asked first whether it is JSON (which parses it once more:
+# a third of the check's cost, paid only then).
+_COLUMNS_SQLITE_GUARDED = f"CASE WHEN json_valid(body) THEN {_COLUMNS_SQLITE} ELSE 1 END"
+# On PostgreSQL the body is parsed once a row in a LATERAL subquery (b: the body, d: its
+# data, e: its effects, r: its time of recording); a body that is not JSON (b NULL) is
+# left to the chain walk.
+_COLUMNS_PG = (
+    "(b IS NULL OR NOT (recorded_at IS DISTINCT FROM r::timestamptz "
     "OR kind = 'transaction' AND ("
     + " OR ".join(
         [f"{c} IS DISTINCT FROM {_pg_field(c)}" for c in (*FROM_DATA, *FROM_EFFECTS)]
@@ -120,35 +128,82 @@ _COLUMN_SQL = {
             "terminal_time IS DISTINCT FROM (d ->> 'terminal_time')::timestamptz",
         ]
     )
-    + "))",
+    + ")))"
+)
+_ROW_SQL = {
+    "sqlite": "SELECT seq, CAST(body AS BLOB), entry_hash, prev_hash, kind, key_id, "  # noqa: S608
+    f"signature, {_COLUMNS_SQLITE} FROM journal_entries "
+    "WHERE merchant_no = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
+    # OFFSET 0 keeps PostgreSQL from flattening the subquery, which would parse the body
+    # once for every column that refers to it: once a row, not seventeen times. {body} is
+    # the plain cast, or counterfoil_jsonb_or_null (NULL for a body that is not JSON) once
+    # the plain cast has failed in a chunk.
+    "postgresql": "SELECT seq, convert_to(body, 'UTF8'), entry_hash, prev_hash, kind, "  # noqa: S608
+    f"key_id, signature, {_COLUMNS_PG} FROM journal_entries j, LATERAL (SELECT b, "
+    "b -> 'data' AS d, b -> 'effects' AS e, b ->> 'recorded_at' AS r "
+    "FROM (SELECT {body} AS b OFFSET 0) p) x "
+    "WHERE merchant_no = %s AND seq > %s AND seq <= %s ORDER BY seq LIMIT %s",
+}
+_LAST_SQL = {
+    "sqlite": "SELECT max(seq) FROM journal_entries WHERE merchant_no = ?",
+    "postgresql": "SELECT max(seq) FROM journal_entries WHERE merchant_no = %s",
+}
+_EDGE_SQL = {  # the entry before a range (its hash) and the range's first (its key)
+    "sqlite": "SELECT seq, entry_hash, key_id FROM journal_entries "
+    "WHERE merchant_no = ? AND seq IN (?, ?)",
+    "postgresql": "SELECT seq, entry_hash, key_id FROM journal_entries "
+    "WHERE merchant_no = %s AND seq IN (%s, %s)",
 }
 
 
-def _rows(conn: Connection, merchant_no: str, chunk: int = 5_000) -> Iterator[Row]:
-    """Entries in sequence order, read in chunks by key range (no long-lived cursor)."""
-    sql = _ROW_SQL[conn.dialect.name]
-    after = 0
+def _rows(
+    conn: Connection, merchant_no: str, after: int, upto: int, chunk: int = 20_000
+) -> Iterator[Row]:
+    """Entries ``after`` < seq ≤ ``upto`` in sequence order, with whether each one's
+    copied columns are its body's, read in chunks by key range (no long-lived cursor)."""
+    dialect = conn.dialect.name
+    sql = _ROW_SQL[dialect]
     while True:
-        batch = conn.exec_driver_sql(sql, (merchant_no, after, chunk)).fetchall()
+        parameters = (merchant_no, after, upto, chunk)
+        if dialect == "sqlite":
+            batch = _sqlite_chunk(conn, sql, parameters)
+        else:
+            batch = _pg_chunk(conn, sql, parameters)
         if not batch:
             return
         yield from cast("list[Row]", batch)  # SQLAlchemy rows unpack like tuples
         after = batch[-1][0]
 
 
-_COLUMN_CHECKS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="counterfoil-verify")
+def _sqlite_chunk(conn: Connection, sql: str, parameters: tuple[Any, ...]) -> list[Any]:
+    """A chunk of rows on SQLite, through the driver's own cursor (in the connection's
+    transaction): half the cost a row of going through SQLAlchemy's result."""
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    try:
+        return list(driver.execute(sql, parameters).fetchall())
+    except sqlite3.OperationalError as error:
+        if "malformed JSON" not in str(error):
+            raise
+        guarded = sql.replace(_COLUMNS_SQLITE, _COLUMNS_SQLITE_GUARDED)
+        return list(driver.execute(guarded, parameters).fetchall())
 
 
-def _column_problem_on(engine: Engine, merchant_no: str) -> tuple[int, str, dict[str, Any]] | None:
-    with engine.connect() as conn:
-        return _column_problem(conn, merchant_no)
+def _pg_chunk(conn: Connection, sql: str, parameters: tuple[Any, ...]) -> list[Any]:
+    """A chunk of rows on PostgreSQL: each body cast as it is, or, if a body of the chunk
+    is not JSON (PostgreSQL 15 has no soft cast), body by body through
+    ``counterfoil_jsonb_or_null``, which costs more and is only needed then."""
+    try:
+        with conn.begin_nested():
+            plain = sql.replace("{body}", "j.body::jsonb")
+            return list(conn.exec_driver_sql(plain, parameters).fetchall())
+    except DataError:
+        safe = sql.replace("{body}", "counterfoil_jsonb_or_null(j.body)")
+        return list(conn.exec_driver_sql(safe, parameters).fetchall())
 
 
-def _column_problem(conn: Connection, merchant_no: str) -> tuple[int, str, dict[str, Any]] | None:
-    """The first entry whose copied look-up columns differ from its signed body."""
-    seq = _first_differing(conn, merchant_no)
-    if seq is None:
-        return None
+def _column_problem(conn: Connection, merchant_no: str, seq: int) -> tuple[str, dict[str, Any]]:
+    """Which copied look-up column of entry ``seq`` differs from its signed body, and how."""
     row = (
         conn.execute(
             select(journal_entries).where(
@@ -161,7 +216,7 @@ def _column_problem(conn: Connection, merchant_no: str) -> tuple[int, str, dict[
     body = orjson.loads(row["body"])
     fields = (body.get("data"), body.get("effects", {})) if isinstance(body, dict) else ()
     if not all(isinstance(part, dict) for part in fields) or "recorded_at" not in body:
-        return int(seq), _("entry {seq} was altered: its body is not canonical JSON"), {}
+        return _("entry {seq} was altered: its body is not canonical JSON"), {}
     expected = columns_from_body(body) if row["kind"] == "transaction" else {}
     expected["recorded_at"] = utc_from_iso(body["recorded_at"])
     for name, value in expected.items():
@@ -170,27 +225,13 @@ def _column_problem(conn: Connection, merchant_no: str) -> tuple[int, str, dict[
             stored = stored if stored.tzinfo else stored.replace(tzinfo=UTC)
         if stored != value:
             return (
-                int(seq),
                 _(
                     "entry {seq} was altered: {column} is {stored} in the table but "
                     "{signed} in the signed body"
                 ),
                 {"column": name, "stored": repr(stored), "signed": repr(value)},
             )
-    return int(seq), _("entry {seq} was altered: a look-up column differs from its body"), {}
-
-
-def _first_differing(conn: Connection, merchant_no: str) -> Any:
-    if conn.dialect.name == "sqlite":
-        return conn.exec_driver_sql(_COLUMN_SQL["sqlite"], (merchant_no,)).scalar()
-    query = _COLUMN_SQL["postgresql"]
-    try:
-        with conn.begin_nested():
-            plain = query.replace("{body}", "j.body::jsonb")
-            return conn.exec_driver_sql(plain, (merchant_no,)).scalar()
-    except DataError:  # a body is not JSON: look again, casting each body on its own
-        safe = query.replace("{body}", "counterfoil_jsonb_or_null(j.body)")
-        return conn.exec_driver_sql(safe, (merchant_no,)).scalar()
+    return _("entry {seq} was altered: a look-up column differs from its body"), {}
 
 
 def load_checkpoints(conn: Connection, merchant_no: str) -> list[Checkpoint]:
@@ -210,6 +251,12 @@ def load_checkpoints(conn: Connection, merchant_no: str) -> list[Checkpoint]:
     ]
 
 
+#: A journal of at least this many entries is walked in two ranges at once, the second by
+#: a process of its own, on a machine with two cores or more (below it, starting the
+#: process would cost more than it saves).
+PARALLEL_FROM = 250_000
+
+
 def verify(
     cf: Counterfoil,
     merchant_no: str | None = None,
@@ -217,32 +264,20 @@ def verify(
     full: bool = False,
     actor: Actor = audit.SYSTEM,
     progress: Callable[[str, int], None] | None = None,
+    block: int = BLOCK,
+    parallel_from: int = PARALLEL_FROM,
 ) -> list[Report]:
+    """Verify each merchant's journal (or one); the report of each, audited.
+
+    ``block`` and ``parallel_from`` are for tests, which split small journals."""
     reports: list[Report] = []
     with cf.engine.connect() as conn:
         merchants = [get_merchant(conn, merchant_no)] if merchant_no else list_merchants(conn)
         for merchant in merchants:
             m = merchant.merchant_no
-            keys = {k["key_id"]: k["public_key"] for k in public_keys(conn, m)}
-            head = read_head(conn, m, lock=False)
             tick = (lambda n, m=m: progress(m, n)) if progress else None
-            # The copied-column check runs inside the database (no GIL held): on the other
-            # core, at the same time as the chain walk.
-            columns_check = _COLUMN_CHECKS.submit(_column_problem_on, cf.engine, m)
-            report = verify_chain(
-                m,
-                _rows(conn, m),
-                load_checkpoints(conn, m),
-                keys,
-                head=(head.seq, head.hash) if head else (0, ""),
-                full=full,
-                progress=tick,
-            )
-            columns = columns_check.result()
-            if columns is not None and (report.bad_seq is None or columns[0] < report.bad_seq):
-                report.bad_seq, report.message = columns[0], columns[1]
-                report.facts = {"seq": columns[0], **columns[2]}
-            reports.append(report)
+            plan = _Plan(conn, m, full, block, parallel_from)
+            reports.append(plan.run(cf, tick))
     cf.write(
         lambda conn: audit.record(
             conn,
@@ -255,6 +290,137 @@ def verify(
         )
     )
     return reports
+
+
+class _Plan:
+    """One journal's verification: what is known before its entries are read (head,
+    checkpoints, public keys, where it is split), then the walks and their report."""
+
+    def __init__(
+        self, conn: Connection, merchant_no: str, full: bool, block: int, parallel_from: int
+    ) -> None:
+        self.conn, self.merchant_no, self.full, self.block = conn, merchant_no, full, block
+        self.keys = {k["key_id"]: k["public_key"] for k in public_keys(conn, merchant_no)}
+        head = read_head(conn, merchant_no, lock=False)
+        self.head = (head.seq, head.hash) if head else (0, "")
+        self.checkpoints = load_checkpoints(conn, merchant_no)
+        self.marks = {c.tree_size: c for c in self.checkpoints}
+        self.sign_at = set(self.marks) | {self.head[0]}
+        # Entries are read up to the head; a row after it (read in this transaction, as
+        # the head was) is an entry added at the end without the head.
+        last = conn.exec_driver_sql(_LAST_SQL[conn.dialect.name], (merchant_no,)).scalar()
+        self.end = max(self.head[0], int(last or 0))
+        size = self.head[0]
+        # The second half starts later (its process takes half a second to start): this
+        # one takes a little more than half.
+        first = round(size * 0.53 / block) * block
+        self.split = (
+            first
+            if size >= parallel_from and block <= first < size and (os.cpu_count() or 1) > 1
+            else None
+        )
+
+    def run(self, cf: Counterfoil, progress: Callable[[int], None] | None) -> Report:
+        m = self.merchant_no
+        if self.split is None:
+            walks = [self._walk(self.conn, Start(), 0, self.end, progress)]
+        else:
+            walks = self._two_walks(cf, progress)
+        report = combine(m, walks, self.checkpoints, self.keys, head=self.head, block=self.block)
+        if report.message == COLUMNS_DIFFER:
+            assert report.bad_seq is not None
+            message, facts = _column_problem(self.conn, m, report.bad_seq)
+            report.message, report.facts = message, {"seq": report.bad_seq, **facts}
+        return report
+
+    def _walk(
+        self,
+        conn: Connection,
+        start: Start,
+        after: int,
+        upto: int,
+        progress: Callable[[int], None] | None,
+    ) -> Walk:
+        rows = _rows(conn, self.merchant_no, after, upto)
+        return walk(
+            self.merchant_no,
+            rows,
+            start,
+            self.marks,
+            self.sign_at,
+            self.keys,
+            full=self.full,
+            block=self.block,
+            progress=progress,
+        )
+
+    def _two_walks(self, cf: Counterfoil, progress: Callable[[int], None] | None) -> list[Walk]:
+        """The first half walked here, the second by a spawned process at the same time."""
+        split = self.split
+        assert split is not None
+        edge = {
+            seq: (entry_hash, key_id)
+            for seq, entry_hash, key_id in self.conn.exec_driver_sql(
+                _EDGE_SQL[self.conn.dialect.name], (self.merchant_no, split, split + 1)
+            )
+        }
+        key = edge.get(split + 1, ("", None))[1]
+        second = Start(
+            split + 1,
+            edge.get(split, ("", None))[0],
+            key,
+            {key: self.keys[key]} if key in self.keys else {},
+        )
+        context = multiprocessing.get_context("spawn")
+        done: Any = context.Value("q", 0)
+        here, there = context.Pipe(duplex=False)
+        url = cf.engine.url.render_as_string(hide_password=False)
+        args = (url, self, second, split, done, there)
+        worker = context.Process(target=_walk_elsewhere, args=args, daemon=True)
+        worker.start()
+        there.close()  # only the worker writes: its end closing here lets us see it die
+        try:
+            tick = (lambda n: progress(n + done.value)) if progress else None
+            first = self._walk(self.conn, Start(), 0, split, tick)
+            try:
+                answer = here.recv()
+            except EOFError:  # the process ended without an answer
+                worker.join(timeout=10)
+                raise RuntimeError(
+                    f"the verifying process stopped (exit code {worker.exitcode})"
+                ) from None
+        finally:
+            here.close()
+            worker.join(timeout=60)
+            if worker.is_alive():
+                worker.terminate()
+        if isinstance(answer, BaseException):
+            raise answer
+        assert isinstance(answer, Walk)
+        return [first, answer]
+
+    def __getstate__(self) -> dict[str, Any]:  # what the second walker needs: no connection
+        return {k: v for k, v in self.__dict__.items() if k != "conn"}
+
+
+def _walk_elsewhere(url: str, plan: _Plan, start: Start, split: int, done: Any, out: Any) -> None:
+    """The second half of a journal, in a process of its own; its walk (or the error that
+    stopped it) goes back through ``out``."""
+    try:
+        engine = make_engine(url)
+        try:
+            with engine.connect() as conn:
+
+                def tick(n: int) -> None:
+                    done.value = n
+
+                out.send(plan._walk(conn, start, split, plan.end, tick))
+        finally:
+            engine.dispose()
+    except Exception as error:  # sent to the verifying process, which raises it
+        out.send(error)
+    finally:
+        out.close()
 
 
 def make_checkpoint(
