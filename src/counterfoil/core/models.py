@@ -16,7 +16,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from counterfoil.core.errors import ValidationError
 from counterfoil.core.money import EXPONENTS, MAX_SAFE
-from counterfoil.core.pan import MaskedCard, mask_card, redact_pans, scan_payload
+from counterfoil.core.pan import (
+    FORBIDDEN_FIELDS,
+    MaskedCard,
+    contains_track_data,
+    mask_card,
+    redact_pans,
+    scan_payload,
+)
 from counterfoil.core.times import iso_z
 from counterfoil.i18n import _
 
@@ -97,6 +104,7 @@ FIELDS = frozenset(
     }
 )
 ORIGINAL_FIELDS = frozenset({"terminal_id", "batch_no", "trace_no", "rrn", "order_no"})
+assert not FIELDS & FORBIDDEN_FIELDS  # parse_transaction's short scan relies on it
 
 
 def check_merchant_no(value: Any) -> str:
@@ -203,20 +211,19 @@ class Transaction:
             "terminal_time": self.terminal_time.isoformat(),
             "offline": self.offline,
         }
-        for name in (
-            "batch_no",
-            "trace_no",
-            "rrn",
-            "auth_code",
-            "order_no",
-            "entry_mode",
-            "operator",
-            "remarks",
-            "issuer",
-            "acquirer",
-        ):
-            if (value := getattr(self, name)) is not None:
-                data[name] = value
+        optional = (
+            ("batch_no", self.batch_no),
+            ("trace_no", self.trace_no),
+            ("rrn", self.rrn),
+            ("auth_code", self.auth_code),
+            ("order_no", self.order_no),
+            ("entry_mode", self.entry_mode),
+            ("operator", self.operator),
+            ("remarks", self.remarks),
+            ("issuer", self.issuer),
+            ("acquirer", self.acquirer),
+        )
+        data.update((name, value) for name, value in optional if value is not None)
         if self.tip:
             data["tip"] = self.tip
         if self.card:
@@ -329,13 +336,30 @@ def _original(value: Any, checker: _Fields) -> Original | None:
     return original
 
 
+def _scan_values(payload: Mapping[str, Any]) -> None:
+    """``scan_payload`` for a payload whose field names are all a transaction's (none of
+    them a forbidden one): what is left to look at is a string long enough to hold track
+    data, or the ``original`` object, scanned in full."""
+    for value in payload.values():
+        if type(value) is str:
+            if len(value) > 16 and contains_track_data(value):
+                scan_payload(payload)  # refuses it, naming the field
+        elif type(value) is not int and type(value) is not bool and value is not None:
+            scan_payload(payload)
+            return
+
+
 def parse_transaction(payload: Any, hmac_key: bytes | None = None) -> Transaction:
     """Validate a terminal's JSON object; raise ``ValidationError`` naming every bad field."""
     if not isinstance(payload, Mapping):
         raise ValidationError("$", _("expected a JSON object"))
-    scan_payload(payload)  # track data, CVV, PIN: refused before anything else
+    known = FIELDS.issuperset(payload)
+    if known:  # no field of a transaction is a forbidden one: only values can hide data
+        _scan_values(payload)
+    else:
+        scan_payload(payload)  # track data, CVV, PIN: refused before anything else
     f = _Fields(payload)
-    if not FIELDS.issuperset(payload):
+    if not known:
         for name in sorted(set(payload) - FIELDS):
             f.fail(str(name)[:40], _("is not a field of a transaction"))
 
