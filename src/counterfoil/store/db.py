@@ -32,9 +32,6 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA foreign_keys=ON")
-    # 64 MiB of page cache (the default is 2 MiB), used as it is needed: the journal's
-    # indexes stay in memory while a large ingest writes into them.
-    cursor.execute("PRAGMA cache_size=-65536")
     cursor.close()
 
 

@@ -87,6 +87,11 @@ class Writer:
             with writing(self.engine) as conn:
                 if self._checkpointer is not None:  # the checkpointer copies the log
                     conn.exec_driver_sql("PRAGMA wal_autocheckpoint=0")
+                    # 64 MiB of page cache for the connection that writes (SQLite's
+                    # default is 2 MiB), taken as it is needed: the journal's indexes
+                    # stay in memory while a large ingest grows them. Readers keep the
+                    # default, so that a server's pool of connections stays small.
+                    conn.exec_driver_sql("PRAGMA cache_size=-65536")
                 results = [job(conn) for job, _ in group]
         except Exception as exc:
             if len(group) == 1:
