@@ -1,5 +1,6 @@
 """Migrations that move stored data: what was there before is there after, on both databases."""
 
+import hashlib
 import re
 import uuid
 from collections.abc import Iterator
@@ -166,3 +167,41 @@ def test_0017_downgrade_indexes_every_row_again(blank: Engine) -> None:
         command.downgrade(config, "0016")
     assert "IS NOT NULL" not in _index_sql(blank, "ix_journal_order")
     assert "IS NOT NULL" not in _index_sql(blank, "ix_journal_card_hmac")
+
+
+def test_0018_hashes_every_natural_key_with_md5_and_back(blank: Engine) -> None:
+    """0018: the key hash DuckDB can compute (MD5), for lines stored before it too."""
+    upgrade(blank, "0017")
+    keys = [f"wechat_trade|wechat|1900000109|42000009{n:020d}||sale" for n in range(300)]
+
+    def blake2b(key: str) -> int:
+        digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
+        return int.from_bytes(digest, "big", signed=True)
+
+    with writing(blank) as conn:
+        conn.execute(
+            text(
+                "INSERT INTO statement_lines (import_id, line_no, source, occurred_at, amount, "
+                "currency, txn_type, status, natural_key, key_hash) VALUES "
+                "(1, :n, 'wechat_trade', '2021-01-28 02:00:00', 1, 'CNY', 'sale', 'success', "
+                ":key, :hash)"
+            ),
+            [{"n": n, "key": key, "hash": blake2b(key)} for n, key in enumerate(keys)],
+        )
+
+    def stored() -> list[tuple[str, int]]:
+        with blank.connect() as conn:
+            rows = conn.execute(
+                text("SELECT natural_key, key_hash FROM statement_lines ORDER BY line_no")
+            ).all()
+        return [(r.natural_key, r.key_hash) for r in rows]
+
+    upgrade(blank, "0018")
+    assert stored() == [(key, key_hash(key)) for key in keys]
+    with blank.connect() as conn, pytest.raises(Exception, match="append-only"):
+        conn.execute(text("UPDATE statement_lines SET key_hash = 0"))
+    config = alembic_config(blank.url.render_as_string(hide_password=False))
+    with writing(blank) as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0017")
+    assert stored() == [(key, blake2b(key)) for key in keys]

@@ -49,6 +49,7 @@ COLUMNS: Final = (
 )  # fmt: skip
 DUPLICATE_OF: Final = COLUMNS.index("duplicate_of")
 KEY_HASH: Final = COLUMNS.index("key_hash")
+NATURAL_KEY: Final = COLUMNS.index("natural_key")
 
 
 class Chunk(NamedTuple):

@@ -11,6 +11,7 @@ outcome: a file that does not add up is imported as not balanced, never as fine.
 from __future__ import annotations
 
 import hashlib
+import logging
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import closing
@@ -23,11 +24,14 @@ import orjson
 from sqlalchemy import Connection, func, select
 
 from counterfoil.core.errors import NotFound, TooLarge, ValidationError
+from counterfoil.core.times import stamp_for
 from counterfoil.i18n import _
-from counterfoil.importers import ParseResult, open_statement
+from counterfoil.importers import LineError, ParseResult, StatementLine, open_statement
+from counterfoil.importers.native import NativeFormat
+from counterfoil.services import statement_native, statement_rows
 from counterfoil.services.access import Principal
 from counterfoil.services.context import Counterfoil
-from counterfoil.services.statement_rows import COLUMNS, DUPLICATE_OF, KEY_HASH, Parse
+from counterfoil.services.statement_rows import COLUMNS, DUPLICATE_OF, KEY_HASH, Ending, Parse
 from counterfoil.store import audit
 from counterfoil.store.audit import Actor
 from counterfoil.store.schema import (
@@ -36,7 +40,9 @@ from counterfoil.store.schema import (
     statement_raw,
     statement_rejects,
 )
-from counterfoil.store.statement_blocks import unpack
+from counterfoil.store.statement_blocks import key_hash, unpack
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -121,40 +127,13 @@ def _store(
     path = asked[0]
     report = ImportReport(import_id, path.name, result.source, sha256)
     store = _LineStore(conn)
-    parse = Parse(result, *asked, import_id=import_id, sqlite=store.sqlite)
-    with closing(parse.chunks()) as stream:  # a failed write stops the parse too
-        for keys, rows, block, errors in stream:
-            if rows:
-                report.overlapping += _mark_overlaps(store, import_id, keys, rows)
-                store.insert(rows)
-            if block is not None:
-                conn.execute(
-                    statement_raw.insert().values(
-                        import_id=import_id,
-                        first_line=rows[0][1],
-                        last_line=rows[-1][1],
-                        lines=block,
-                    )
-                )
-            if errors:
-                conn.execute(
-                    statement_rejects.insert(),
-                    [
-                        {
-                            "import_id": import_id,
-                            "line_no": e.line_no,
-                            "reason": e.render("en"),
-                            "raw_excerpt": e.raw_excerpt,
-                        }
-                        for e in errors
-                    ],
-                )
-                report.rejected_lines += [{"line": e.line_no, "reason": e.render()} for e in errors]
-            report.lines += len(rows)
-            report.rejected += len(errors)
-            if progress:
-                progress(report.lines + report.rejected)
-    ending = parse.ending
+    ending = None
+    if statement_native.wanted(path, asked[2], store.sqlite):
+        native = statement_native.plan(result, path)
+        if native is not None:
+            ending = _store_natively(conn, native, result, path, import_id, report, store, progress)
+    if ending is None:
+        ending = _store_parsed(conn, result, asked, import_id, report, store, progress)
     report.checks = [c.to_dict() for c in ending.checks]
     report.info = dict(ending.info)
     report.balanced = bool(ending.balanced)
@@ -193,6 +172,110 @@ def _store(
         },
     )
     return report
+
+
+def _store_parsed(
+    conn: Connection,
+    result: ParseResult,
+    asked: tuple[Path, str | None, dict[str, Any]],
+    import_id: int,
+    report: ImportReport,
+    store: _LineStore,
+    progress: Callable[[int], None] | None,
+) -> Ending:
+    """The file parsed in Python (here or in a process of its own), stored chunk by chunk."""
+    parse = Parse(result, *asked, import_id=import_id, sqlite=store.sqlite)
+    with closing(parse.chunks()) as stream:  # a failed write stops the parse too
+        for keys, rows, block, errors in stream:
+            if rows:
+                report.overlapping += _mark_overlaps(store, import_id, keys, rows)
+                store.insert(rows)
+            if block is not None:
+                conn.execute(
+                    statement_raw.insert().values(
+                        import_id=import_id,
+                        first_line=rows[0][1],
+                        last_line=rows[-1][1],
+                        lines=block,
+                    )
+                )
+            if errors:
+                _reject(conn, import_id, report, errors)
+            report.lines += len(rows)
+            report.rejected += len(errors)
+            if progress:
+                progress(report.lines + report.rejected)
+    return parse.ending
+
+
+def _store_natively(
+    conn: Connection,
+    native: NativeFormat,
+    result: ParseResult,
+    path: Path,
+    import_id: int,
+    report: ImportReport,
+    store: _LineStore,
+    progress: Callable[[int], None] | None,
+) -> Ending | None:
+    """The file read by DuckDB and copied by SQLite (``statement_native``); None when it
+    cannot be after all (what was done is rolled back; the caller parses it in Python)."""
+    stamp = stamp_for(store.sqlite)
+
+    def rows_of(lines: list[StatementLine]) -> list[tuple[Any, ...]]:
+        return [
+            statement_rows.row(import_id, line, key, stamp(line.occurred_at))
+            for line in lines
+            for key in (statement_rows.natural_key(line),)
+        ]
+
+    def rejects(errors: list[LineError]) -> None:
+        _reject(conn, import_id, report, errors)
+
+    sink = statement_native.Sink(
+        rows_of,
+        store.insert,
+        lambda keys: store.firsts(keys, [key_hash(key) for key in keys]),
+        rejects,
+    )
+    savepoint = conn.begin_nested()
+    parts = statement_native.Parts(native, path)
+    try:
+        outcome = statement_native.store_parts(conn, native, parts, import_id, sink, progress)
+    except statement_native.NativeUnavailable as why:
+        log.info("statement %s is read in Python: %s", path.name, why)
+        savepoint.rollback()
+        report.lines = report.rejected = report.overlapping = 0
+        report.rejected_lines = []
+        return None
+    finally:
+        parts.close()
+    savepoint.commit()
+    result.close()
+    report.lines = outcome.lines
+    report.rejected = outcome.rejected
+    report.overlapping = outcome.overlapping
+    checks, info = native.ending()
+    balanced = not outcome.errors and all(c.ok for c in checks)
+    return Ending(checks, info, balanced)
+
+
+def _reject(
+    conn: Connection, import_id: int, report: ImportReport, errors: list[LineError]
+) -> None:
+    conn.execute(
+        statement_rejects.insert(),
+        [
+            {
+                "import_id": import_id,
+                "line_no": e.line_no,
+                "reason": e.render("en"),
+                "raw_excerpt": e.raw_excerpt,
+            }
+            for e in errors
+        ],
+    )
+    report.rejected_lines += [{"line": e.line_no, "reason": e.render()} for e in errors]
 
 
 def _mark_overlaps(
@@ -280,9 +363,13 @@ def raw_lines(
     if last is not None:
         query = query.where(r.first_line <= last)
     for (block,) in conn.execute(query.order_by(r.first_line)):
-        for line in unpack(block):
+        for line in unpack(block, _rebuild):
             if line[0] >= first and (last is None or line[0] <= last):
                 yield line
+
+
+def _rebuild(header: dict[str, Any]) -> Callable[[str], dict[str, str]]:
+    return statement_native.REBUILD[str(header["format"])](header)
 
 
 def list_imports(

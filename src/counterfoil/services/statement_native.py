@@ -1,0 +1,587 @@
+"""A large WeChat trade bill or ZM file imported natively into a SQLite store.
+
+Python parses a line in 13–26 µs and hands a value to SQLite in 0.2 µs: a million lines
+took 30 s and more. Here DuckDB reads the file and SQLite writes the rows, and Python
+only passes parts between them:
+
+1. A thread cuts the file into parts of whole lines (``PART_BYTES``), writes each part
+   to a scratch file and has DuckDB turn its lines into the rows of ``statement_lines``
+   (``importers.native_*``: the SQL of each format), written by DuckDB's ``sqlite``
+   extension into a staging SQLite file of the part's own. DuckDB has closed that file
+   before it is handed on: two SQLite libraries in one process must never open the same
+   file (their POSIX locks break each other), and the store is only ever opened by ours.
+   The part's bytes, zlib-compressed, become its raw-text blocks.
+2. The import's write job, on the store's connection, attaches each staging file in
+   turn: checks that DuckDB read exactly the part's lines; feeds the lines that are not
+   clean to the format's Python (in file order: rejected rows, summary rows, lines with
+   something to mask); finds overlaps and repeated keys; and copies the clean rows with
+   one ``INSERT … SELECT``. The two cores work at once: DuckDB on the next part while
+   SQLite writes this one.
+
+Anything unexpected (a quote, a line ending DuckDB reads otherwise, an encoding error,
+a missing extension) gives the file back to the Python parser, in the same transaction
+(``NativeUnavailable``: the work done is rolled back to a savepoint). Memory is that of
+a few parts, whatever the size of the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import shutil
+import tempfile
+import threading
+import zlib
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from sqlalchemy import Connection, Engine, event
+
+from counterfoil.importers import (
+    LineError,
+    StatementLine,
+    native_wechat,
+    native_zm,
+    unionpay_zm,
+    wechat_trade,
+)
+from counterfoil.importers.detect import _rd_beside
+from counterfoil.importers.native import STAGED, NativeFormat
+from counterfoil.importers.result import ParseResult
+from counterfoil.services.statement_rows import DUPLICATE_OF, KEY_HASH, NATURAL_KEY, _plain
+from counterfoil.store.statement_blocks import Rebuild, pack_file_bytes
+
+#: Bytes of the file in one part at least (whole lines). A part is written to its scratch
+#: file a read at a time (``READ_BYTES``); there are at most ``MAX_PARTS`` of them, as
+#: SQLite attaches at most 10 databases and a database attached in a transaction stays
+#: attached until it ends.
+PART_BYTES: Final = 24 * 1024 * 1024
+READ_BYTES: Final = 4 * 1024 * 1024
+MAX_PARTS: Final = 9
+#: Bytes of the file in one raw-text block (whole lines).
+BLOCK_BYTES: Final = 512 * 1024
+#: Files at least this large are read natively (below it, DuckDB's start costs more).
+NATIVE_BYTES: Final = 8 * 1024 * 1024
+#: Parts DuckDB may have ready (or be reading) before SQLite has taken them.
+AHEAD: Final = 2
+#: Parts DuckDB reads at once, each on a connection and a thread of its own: a part is
+#: one of DuckDB's row groups, which it reads on one thread.
+WORKERS: Final = 2
+
+#: The staged columns copied to the staging file (the checks and totals stay in DuckDB).
+STORED: Final = tuple(c for c in STAGED if c not in ("chars", "t1", "t2", "t3", "t4", "t5", "t6"))
+
+REBUILD: Final[dict[str, Rebuild]] = {
+    wechat_trade.SOURCE: native_wechat.rebuild,
+    unionpay_zm.SOURCE: native_zm.rebuild,
+}
+
+
+class NativeUnavailable(Exception):
+    """The file cannot be read natively after all: the Python parser reads it."""
+
+
+@dataclass(slots=True)
+class Part:
+    number: int
+    offset: int  # byte offset in the file
+    size: int
+    first_line: int
+    lines: int
+    staging: Path
+    file: Path
+    blocks: list[tuple[int, int, bytes]] = field(default_factory=list)
+    #: rows, their characters, quoted rows, the longest row, the last clean line
+    check: tuple[Any, ...] = ()
+    #: the format's ``TOTALS`` over the clean rows
+    totals: tuple[Any, ...] = ()
+    #: every line of the same layout (``NativeFormat.uniform``): DuckDB cuts the cells
+    uniform: bool = False
+
+
+def wanted(path: Path, options: dict[str, Any], sqlite: bool) -> bool:
+    forced = os.environ.get("COUNTERFOIL_NATIVE_IMPORT")
+    if forced in ("0", "1"):
+        return forced == "1" and sqlite and not options
+    return sqlite and not options and path.stat().st_size >= NATIVE_BYTES
+
+
+def plan(result: ParseResult, path: Path) -> NativeFormat | None:
+    """The native reading of the file ``result`` detected, if its format has one."""
+    if _duckdb_sqlite() is None or not _ends_line(path):
+        return None
+    if result.source == wechat_trade.SOURCE:
+        return native_wechat.plan(path, path.name)
+    if result.source == unionpay_zm.SOURCE:
+        return native_zm.plan(path, path.name, _rd_beside(path))
+    return None
+
+
+def _ends_line(path: Path) -> bool:
+    with path.open("rb") as handle:
+        if handle.seek(0, os.SEEK_END) == 0:
+            return False
+        handle.seek(-1, os.SEEK_END)
+        return handle.read(1) == b"\n"
+
+
+def _duckdb_sqlite() -> Path | None:
+    try:
+        from counterfoil.reconcile.engines.duckdb_engine import sqlite_extension
+    except ImportError:  # pragma: no cover - DuckDB is a dependency
+        return None
+    return sqlite_extension()
+
+
+# --- the parts: DuckDB, on a thread of its own -----------------------------------------
+
+
+class Parts:
+    """The parts of the file, made by a thread while they are taken (``__iter__``)."""
+
+    def __init__(self, native: NativeFormat, path: Path) -> None:
+        self.native = native
+        self.path = path
+        self.scratch = Path(tempfile.mkdtemp(prefix="counterfoil-import-"))
+        self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=AHEAD)
+        self._stop = threading.Event()
+        self._pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="counterfoil-duckdb")
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[Any] = []
+        self._thread = threading.Thread(target=self._run, name="counterfoil-native", daemon=True)
+        self._thread.start()
+
+    def __iter__(self) -> Iterator[Part]:
+        while True:
+            kind, payload = self._queue.get()
+            if kind == "part":
+                try:
+                    yield payload.result()
+                except NativeUnavailable:
+                    raise
+                except Exception as error:  # DuckDB could not read it: Python will
+                    raise NativeUnavailable(str(error)) from error
+            elif kind == "end":
+                return
+            else:
+                raise NativeUnavailable(str(payload)) from payload
+
+    def close(self) -> None:
+        """Stop making parts and remove the scratch files (after the store's commit or
+        rollback: a staging file stays attached until the transaction ends)."""
+        self._stop.set()
+        while self._thread.is_alive():
+            try:
+                kind, payload = self._queue.get(timeout=0.05)
+                if kind == "part":
+                    payload.cancel()
+            except queue.Empty:
+                pass
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        for con in self._connections:
+            con.close()
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+    def _put(self, item: tuple[str, Any]) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        try:
+            for part, text in self._cut():
+                if not self._put(("part", self._pool.submit(self._staged, part, text))):
+                    return
+            self._put(("end", None))
+        except Exception as error:  # the importing thread raises it
+            self._put(("error", error))
+
+    def _staged(self, part: Part, text: Path) -> Part:
+        """A worker: the part through DuckDB, on the worker's own connection."""
+        con = getattr(self._local, "con", None)
+        if con is None:
+            import duckdb
+
+            extension = _duckdb_sqlite()
+            if extension is None:
+                raise NativeUnavailable("DuckDB's sqlite extension is not installed")
+            con = duckdb.connect(
+                ":memory:",
+                config={
+                    "threads": 1,
+                    "memory_limit": "512MB",
+                    "autoinstall_known_extensions": False,
+                    "autoload_known_extensions": False,
+                },
+            )
+            con.execute(f"LOAD '{_literal(extension.as_posix())}'")
+            self._local.con = con
+            with self._lock:
+                self._connections.append(con)
+        self._stage(con, text, part)
+        text.unlink()
+        return part
+
+    def _cut(self) -> Iterator[tuple[Part, Path]]:
+        """The file in parts of whole lines, each written to a scratch file (the
+        format's ``uniform`` form where it has one) and its raw-text blocks made."""
+        native = self.native
+        size = self.path.stat().st_size
+        target = max(PART_BYTES, -(-(size - native.start) // (MAX_PARTS - 2)))
+        with self.path.open("rb") as handle:
+            handle.seek(native.start)
+            chunks = self._chunks(handle)
+            offset, line, number = native.start, native.first_line, 0
+            waiting: bytes | None = None  # a chunk read that begins the next part
+            while not self._stop.is_set():
+                text = self.scratch / f"part-{number}.txt"
+                part = Part(
+                    number, offset, 0, line, 0, self.scratch / f"part-{number}.db", self.path
+                )
+                uniform: bool | None = None
+                with text.open("wb") as out:
+                    while part.size < target:
+                        chunk = waiting if waiting is not None else next(chunks, None)
+                        waiting = None
+                        if chunk is None:
+                            break
+                        data = native.uniform(chunk)
+                        if uniform is None:
+                            uniform = data is not None
+                        elif uniform != (data is not None):
+                            waiting = chunk
+                            break
+                        if data is None and native.codec == "latin-1" and not chunk.isascii():
+                            data = chunk.decode("latin-1").encode("utf-8")
+                        out.write(chunk if data is None else data)
+                        part.blocks += _blocks(chunk, line + part.lines)
+                        part.size += len(chunk)
+                        part.lines += chunk.count(b"\n")
+                if part.size == 0:
+                    return
+                if number >= MAX_PARTS:
+                    raise NativeUnavailable("the file changes its layout too often")
+                part.uniform = bool(uniform)
+                yield part, text
+                offset += part.size
+                line += part.lines
+                number += 1
+
+    def _chunks(self, handle: Any) -> Iterator[bytes]:
+        """The file from the parts' start in reads of whole lines."""
+        carry = b""
+        while True:
+            data = carry + handle.read(READ_BYTES)
+            if not data:
+                return
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:
+                raise NativeUnavailable("a line longer than a read")
+            chunk, carry = data[:cut], data[cut:]
+            self._check_endings(chunk)
+            yield chunk
+
+    def _check_endings(self, chunk: bytes) -> None:
+        if self.native.crlf:
+            if chunk.count(b"\r\n") != chunk.count(b"\n"):
+                raise NativeUnavailable("a line that does not end with CRLF")
+        elif b"\r" in chunk:
+            raise NativeUnavailable("a carriage return in a file of LF lines")
+
+    def _stage(self, con: Any, text: Path, part: Part) -> None:
+        """DuckDB reads the part's lines: checks and totals into ``part``, the rows into
+        ``lines`` of the part's staging file. Each step is a table of its own (the lines,
+        their cells, the rows), so that DuckDB cuts a cell once."""
+        native = self.native
+        newline = "\\r\\n" if native.crlf else "\\n"
+        source = _literal(text.as_posix())
+        if part.uniform:
+            delimiter, width = native.uniform_columns
+            columns = ", ".join(f"'f{i}': 'VARCHAR'" for i in range(1, width + 1))
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE texts AS SELECT * FROM read_csv('{source}', "  # noqa: S608
+                f"delim='{delimiter}', quote='', escape='', header=false, auto_detect=false, "
+                f"columns={{{columns}}}, new_line='{newline}')"
+            )
+            cells = native.uniform_cells("texts", part.first_line)
+        else:
+            # One column a line: "\\x01" (four characters) is a delimiter no line has.
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE texts AS SELECT t FROM read_csv('{source}', "  # noqa: S608
+                f"delim='\\x01', quote='', escape='', header=false, auto_detect=false, "
+                f"columns={{'t': 'VARCHAR'}}, new_line='{newline}')"
+            )
+            cells = native.cells(f"(SELECT rowid + {part.first_line} AS line_no, t FROM texts)")  # noqa: S608
+        con.execute(f"CREATE OR REPLACE TEMP TABLE cells AS {cells}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE part AS {native.select('cells')}")
+        refuse = "false" if part.uniform else native.REFUSE
+        part.check = (
+            con.execute(
+                f"SELECT count(*), coalesce(sum(chars), 0), count(*) FILTER (WHERE {refuse}), "  # noqa: S608
+                "coalesce(max(chars), 0) FROM cells"
+            ).fetchone()
+            + con.execute("SELECT max(line_no) FROM part WHERE clean = 1").fetchone()
+        )
+        part.totals = con.execute(f"SELECT {native.TOTALS} FROM part WHERE clean = 1").fetchone()  # noqa: S608
+        stored = ", ".join(STORED)
+        con.execute(f"ATTACH '{_literal(part.staging.as_posix())}' AS staged (TYPE sqlite)")
+        try:
+            con.execute(
+                f"CREATE TABLE staged.lines AS SELECT {stored}, clean = 1 AND key_hash IN ("  # noqa: S608
+                "SELECT key_hash FROM part WHERE clean = 1 GROUP BY key_hash "
+                "HAVING count(*) > 1) AS repeats FROM part ORDER BY line_no"
+            )
+        finally:
+            con.execute("DETACH staged")
+        con.execute("DROP TABLE texts; DROP TABLE cells; DROP TABLE part")
+
+
+def _blocks(chunk: bytes, first_line: int) -> list[tuple[int, int, bytes]]:
+    """Whole lines as (first line, last line, zlib of their bytes) blocks."""
+    blocks = []
+    start, line = 0, first_line
+    while start < len(chunk):
+        end = chunk.find(b"\n", start + BLOCK_BYTES) + 1 or len(chunk)
+        count = chunk.count(b"\n", start, end)
+        blocks.append((line, line + count - 1, zlib.compress(chunk[start:end], 1)))
+        start, line = end, line + count
+    return blocks
+
+
+def _literal(text: str) -> str:
+    return text.replace("'", "''")
+
+
+# --- the store: SQLite, in the import's transaction -----------------------------------
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What the native import stored."""
+
+    lines: int = 0
+    overlapping: int = 0
+    errors: list[LineError] = field(default_factory=list)
+    rejected: int = 0
+
+
+class Sink:
+    """How the store takes what Python made (the services' own inserts)."""
+
+    def __init__(
+        self,
+        rows: Callable[[list[StatementLine]], list[tuple[Any, ...]]],
+        insert: Callable[[list[tuple[Any, ...]]], None],
+        overlaps: Callable[[list[str]], dict[str, str]],
+        rejects: Callable[[list[LineError]], None],
+    ) -> None:
+        self.rows = rows
+        self.insert = insert
+        self.overlaps = overlaps
+        self.rejects = rejects
+
+
+INSERT_FROM_STAGED: Final = """
+INSERT INTO statement_lines (import_id, line_no, source, occurred_at, amount, currency,
+    txn_type, status, rrn, trace_no, terminal_id, merchant_no, order_no, platform_id,
+    refund_id, fee, net, card_masked, card_last4, counterparty, description, natural_key,
+    key_hash, duplicate_of)
+SELECT ?, s.line_no, ?, s.occurred_at, s.amount, 'CNY', s.txn_type, s.status, s.rrn,
+    s.trace_no, s.terminal_id, s.merchant_no, s.order_no, s.platform_id, s.refund_id, s.fee,
+    s.net, s.card_masked, s.card_last4, s.counterparty, s.description, s.natural_key,
+    s.key_hash, d.first
+FROM {alias}.lines s LEFT JOIN temp.native_firsts d ON d.line_no = s.line_no
+WHERE s.clean = 1
+"""
+
+
+#: The connection record's list of the staging files attached to it: SQLite detaches
+#: a database only outside a transaction, so they are detached when the connection goes
+#: back to the pool, after the import's commit or rollback.
+ATTACHED: Final = "counterfoil_attached"
+
+
+def _detach(dbapi_connection: Any, record: Any) -> None:
+    for alias in record.info.pop(ATTACHED, ()):
+        # a connection that cannot detach (being closed) needs nothing more
+        with contextlib.suppress(Exception):
+            dbapi_connection.execute(f"DETACH {alias}")
+
+
+def _detach_on_checkin(engine: Engine) -> None:
+    if not event.contains(engine, "checkin", _detach):
+        event.listen(engine, "checkin", _detach)
+
+
+def store_parts(
+    conn: Connection,
+    native: NativeFormat,
+    parts: Parts,
+    import_id: int,
+    sink: Sink,
+    progress: Callable[[int], None] | None,
+) -> Outcome:
+    """Every part into the store, in the caller's transaction."""
+    outcome = Outcome()
+    conn.exec_driver_sql(
+        "CREATE TEMP TABLE IF NOT EXISTS native_firsts (line_no INTEGER PRIMARY KEY, first TEXT)"
+    )
+    _detach_on_checkin(conn.engine)
+    attached = conn.connection.info.setdefault(ATTACHED, [])
+    done = 0
+    for part in parts:
+        alias = f"counterfoil_staged{part.number}"
+        conn.exec_driver_sql(f"ATTACH ? AS {alias}", (str(part.staging),))
+        attached.append(alias)
+        _store_part(conn, native, part, alias, import_id, sink, outcome)
+        done += part.lines
+        if progress:
+            progress(done)
+    return outcome
+
+
+def _store_part(
+    conn: Connection,
+    native: NativeFormat,
+    part: Part,
+    alias: str,
+    import_id: int,
+    sink: Sink,
+    outcome: Outcome,
+) -> None:
+    count, chars, quoted, longest, last_clean = part.check
+    newline = 2 if native.crlf else 1
+    if count != part.lines or chars != part.size - newline * part.lines:
+        raise NativeUnavailable("DuckDB did not read the part's lines as Python does")
+    if quoted:
+        raise NativeUnavailable("a line the format reads only in Python (a quote)")
+    if longest >= 1024 * 1024:
+        raise NativeUnavailable("a line of a megabyte or more")
+    fed_lines: list[StatementLine] = []
+    fed_numbers: set[int] = set()
+    errors_before = len(outcome.errors)
+    last = part.first_line - 1
+    pending = conn.exec_driver_sql(
+        f"SELECT line_no, raw FROM {alias}.lines WHERE clean = 0 ORDER BY line_no"  # noqa: S608
+    )
+    for line_no, raw in pending:
+        if line_no > last + 1:
+            native.clean_lines_between()
+        _feed(native, line_no, raw or "", fed_lines, fed_numbers, outcome)
+        last = line_no
+    after = native.python_from
+    if after is not None and last_clean is not None and last_clean > after:
+        raise NativeUnavailable("a data row after the summary rows")
+    native.add(tuple(part.totals))
+    if len(outcome.errors) > errors_before:
+        sink.rejects(outcome.errors[errors_before:])
+    rows = sink.rows(fed_lines)
+    outcome.overlapping += _mark_firsts(conn, alias, import_id, rows, sink)
+    inserted = conn.exec_driver_sql(
+        INSERT_FROM_STAGED.format(alias=alias), (import_id, native.source)
+    ).rowcount
+    if rows:
+        sink.insert(rows)
+    outcome.lines += int(inserted) + len(rows)
+    conn.exec_driver_sql("DELETE FROM temp.native_firsts")
+    _store_blocks(conn, native, part, import_id, fed_numbers, fed_lines)
+
+
+def _feed(
+    native: NativeFormat,
+    line_no: int,
+    text: str,
+    lines: list[StatementLine],
+    numbers: set[int],
+    outcome: Outcome,
+) -> None:
+    fed = native.feed(line_no, text)
+    numbers.add(line_no)
+    lines += fed.lines
+    if fed.errors:
+        outcome.errors += fed.errors
+        outcome.rejected += len(fed.errors)
+
+
+def _mark_firsts(
+    conn: Connection,
+    alias: str,
+    import_id: int,
+    rows: list[tuple[Any, ...]],
+    sink: Sink,
+) -> int:
+    """``duplicate_of`` of the part's lines whose natural key an earlier line has (an
+    earlier file's, or this one's), as ``_mark_overlaps`` sets it: the clean rows' go to
+    ``temp.native_firsts``, the Python rows' are set in place. How many were."""
+    candidates: list[Any] = list(
+        conn.exec_driver_sql(
+            f"SELECT line_no, natural_key FROM {alias}.lines s WHERE clean = 1 AND (repeats "  # noqa: S608
+            "OR EXISTS (SELECT 1 FROM main.statement_lines l WHERE l.key_hash = s.key_hash))"
+        ).fetchall()
+    )
+    if rows:  # a Python row may share its key with a clean one
+        hashes = sorted({row[KEY_HASH] for row in rows})
+        marks = ",".join("?" * len(hashes))
+        candidates += conn.exec_driver_sql(
+            f"SELECT line_no, natural_key FROM {alias}.lines "  # noqa: S608
+            f"WHERE clean = 1 AND key_hash IN ({marks})",
+            tuple(hashes),
+        ).fetchall()
+    if not candidates and not rows:
+        return 0
+    # Every line involved, in file order: (line_no, key, index of a Python row or -1).
+    involved = {int(n): (int(n), str(key), -1) for n, key in candidates}
+    for index, row in enumerate(rows):
+        involved[row[1]] = (row[1], row[NATURAL_KEY], index)
+    ordered = sorted(involved.values())
+    first = sink.overlaps([key for _n, key, _i in ordered])
+    marked: list[tuple[int, str]] = []
+    overlapping = 0
+    for n, key, index in ordered:
+        seen = first.get(key)
+        if seen is None:
+            first[key] = f"{import_id}:{n}"
+            continue
+        overlapping += 1
+        if index < 0:
+            marked.append((n, seen))
+        else:
+            row = rows[index]
+            rows[index] = (*row[:DUPLICATE_OF], seen, *row[DUPLICATE_OF + 1 :])
+    if marked:
+        conn.exec_driver_sql(
+            "INSERT INTO temp.native_firsts (line_no, first) VALUES (?, ?)", marked
+        )
+    return overlapping
+
+
+def _store_blocks(
+    conn: Connection,
+    native: NativeFormat,
+    part: Part,
+    import_id: int,
+    fed: set[int],
+    lines: list[StatementLine],
+) -> None:
+    """The part's raw-text blocks: the file's bytes, with the lines fed to Python that
+    are not lines skipped and those that are given as Python made them."""
+    own = {line.line_no: (line.raw, _plain(line.extra)) for line in lines}
+    values = []
+    for first, last, compressed in part.blocks:
+        skip = sorted(n for n in fed if first <= n <= last and n not in own)
+        mine = [[n, *own[n]] for n in sorted(own) if first <= n <= last]
+        header = {**native.block_header, "first": first, "skip": skip, "own": mine}
+        values.append((import_id, first, last, pack_file_bytes(header, compressed)))
+    conn.exec_driver_sql(
+        "INSERT INTO statement_raw (import_id, first_line, last_line, lines) VALUES (?, ?, ?, ?)",
+        values,
+    )
