@@ -195,6 +195,23 @@ def test_search_filters_and_pages(client: TestClient) -> None:
     assert_error_shape(client.get("/api/v1/transactions", params={"per_page": 0}), 422, "invalid")
 
 
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"amount": 2**63}, "amount"),  # beyond any integer the database holds
+        ({"date_from": "0001-01-01"}, "date_from"),  # its start in UTC+8 is in year 0
+        ({"date_to": "9999-12-31"}, "date_to"),  # the day after it cannot be written
+    ],
+)
+def test_a_search_beyond_what_can_be_stored_is_refused_by_name(
+    client: TestClient, params: dict[str, object], field: str
+) -> None:
+    """Found by the OpenAPI fuzzer: these were answered 500."""
+    answer = client.get("/api/v1/transactions", params=params)
+    assert_error_shape(answer, 422, "invalid")
+    assert answer.json()["error"]["details"]["field"] == field
+
+
 def test_every_route_is_documented(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     assert {

@@ -18,7 +18,7 @@ import orjson
 from sqlalchemy import Connection, and_, func, select
 
 from counterfoil.core.errors import Forbidden, NotFound, ValidationError
-from counterfoil.core.models import CHANNELS, TYPES
+from counterfoil.core.models import CHANNELS, MAX_AMOUNT, TYPES
 from counterfoil.core.rules import STATUSES
 from counterfoil.i18n import _
 from counterfoil.services.access import Principal
@@ -133,12 +133,44 @@ class Search:
             raise ValidationError(
                 "per_page", _("expected page 1 or later, and 1 to {max} items a page"), max=MAX_PAGE
             )
+        for name, amount in (
+            ("amount", self.amount),
+            ("amount_min", self.amount_min),
+            ("amount_max", self.amount_max),
+        ):
+            if amount is not None and not 0 <= amount <= MAX_AMOUNT:
+                raise ValidationError(
+                    name,
+                    _("expected a whole number of fen from {minimum} to {maximum}"),
+                    minimum=0,
+                    maximum=MAX_AMOUNT,
+                )
+        for name, day in (("date_from", self.date_from), ("date_to", self.date_to)):
+            if day is not None:
+                check_day(day, name)
         if self.date_from and self.date_to and self.date_from > self.date_to:
             raise ValidationError("date_to", _("expected an end date on or after the start"))
 
 
+#: The days a search or a report may name: a day's bounds in any zone stay within what a
+#: datetime can hold (0001-01-01 in UTC+8 starts in year 0).
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(9998, 12, 31)
+
+
+def check_day(day: date, name: str = "date") -> date:
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise ValidationError(
+            name,
+            _("expected a date from {first} to {last}"),
+            first=FIRST_DAY.isoformat(),
+            last=LAST_DAY.isoformat(),
+        )
+    return day
+
+
 def day_bounds(day: date, zone: str) -> tuple[datetime, datetime]:
     """The UTC instants where the merchant's calendar day starts and the next one starts."""
+    check_day(day)
     tz = ZoneInfo(zone)
     start = datetime.combine(day, time.min, tz)
     end = datetime.combine(day + timedelta(days=1), time.min, tz)
