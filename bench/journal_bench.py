@@ -28,6 +28,9 @@ import orjson
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
+from speed import machine_speed  # noqa: E402
+
 from pgserver import PgServer, free_port  # noqa: E402
 
 MERCHANT = "102310048993424"
@@ -316,8 +319,10 @@ def main() -> None:
         "processor": platform.processor() or platform.machine(),
     }
     for kind in args.db.split(","):
+        before = machine_speed()
         result = bench_database(kind, args.transactions, args.api_seconds, args.only)
-        result["machine"] = machine
+        result["machine"] = {**machine, "speed_before": before, "speed_after": machine_speed()}
+        print(f"[{kind}] machine speed before {before}, after {result['machine']['speed_after']}")
         result["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         name = f"journal-{kind}" + (f"-{args.only}" if args.only else "")
         (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
