@@ -196,9 +196,12 @@ def write_wechat(
 
 
 def small_parts(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Parts and reads of a few kilobytes, so that a small file makes several parts."""
-    monkeypatch.setattr(statement_native, "READ_BYTES", 2048)
+    """Parts, pieces and reads of a few kilobytes: a small file makes several parts of
+    several pieces."""
+    monkeypatch.setattr(statement_native, "READ_BYTES", 1024)
+    monkeypatch.setattr(statement_native, "PIECE_BYTES", 2048)
     monkeypatch.setattr(statement_native, "PART_BYTES", 6144)
+    monkeypatch.setattr(statement_native, "FIRST_PART_BYTES", 2048)
     monkeypatch.setattr(statement_native, "BLOCK_BYTES", 1024)
 
 
@@ -244,10 +247,13 @@ def test_a_quoted_cell_gives_the_file_to_the_python_parser(stores: Stores, tmp_p
 def test_overlapping_bills_and_repeated_rows_point_at_the_first_line(
     stores: Stores, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Two bills sharing rows; the second repeats one of its own rows."""
+    """Two bills sharing rows; the second repeats one of its own rows. Each bill is one
+    part of many pieces: the repeat is found across pieces, before anything is stored."""
     small_parts(monkeypatch)
+    monkeypatch.setattr(statement_native, "PART_BYTES", 1 << 30)
     first = write_wechat(tmp_path / "first_all.csv", 80, {})
     second = tmp_path / "second_all.csv"
+    # row 100 again at the end: in another piece than its first
     rows = [wechat_row(i) for i in range(40, 120)] + [wechat_row(100)]
     second.write_bytes(("\ufeff" + "\r\n".join([HEADER, *rows]) + "\r\n").encode())
     done = assert_same(stores, first, second)
@@ -328,3 +334,20 @@ def test_a_small_file_is_parsed_in_python_unless_asked(tmp_path: Path) -> None:
     path = FIXTURES / "wechat_all_27.csv"
     assert not statement_native.wanted(path, {}, sqlite=True)
     assert not statement_native.wanted(path, {"format": "x"}, sqlite=True)
+
+
+def test_a_row_repeated_in_a_later_part_points_at_the_first(
+    stores: Stores, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store has no line of the merchant: the repeat is found among the file's parts
+    (and a row the Python parser made is found too)."""
+    small_parts(monkeypatch)
+    path = tmp_path / "repeat_all.csv"
+    rows = [wechat_row(i) for i in range(120)]
+    rows[3] = wechat_row(3, state=" SUCCESS")  # made by the Python parser
+    rows += [wechat_row(5), wechat_row(3), wechat_row(110)]
+    path.write_bytes(("\ufeff" + "\r\n".join([HEADER, *rows]) + "\r\n").encode())
+    done = assert_same(stores, path)[0]
+    assert done["report"]["overlapping"] == 3
+    duplicate_of = {row[1]: row[-1] for row in done["rows"]}
+    assert (duplicate_of[122], duplicate_of[123], duplicate_of[124]) == ("1:7", "1:5", "1:112")

@@ -92,9 +92,10 @@ class NativeFormat(Protocol):
         """The delimiter and the number of columns of a uniform chunk."""
         ...
 
-    def uniform_cells(self, table: str, base: int) -> str:
-        """DuckDB SQL: what ``cells`` gives, from a uniform part read into ``table``
-        (columns ``f1``…; line ``base`` is its row 0)."""
+    def uniform_cells(self, source: str, base: int) -> str:
+        """DuckDB SQL: what ``cells`` gives, from a uniform piece as ``source`` (DuckDB's
+        CSV reader, columns ``f1``…) reads it, its first line numbered ``base``. ``t``
+        may be NULL: the text of a line that is not clean is then read from the file."""
         ...
 
     def feed(self, line_no: int, text: str) -> Fed:

@@ -200,27 +200,22 @@ FROM (SELECT line_no, coalesce(t, '') AS t, string_split(coalesce(t, '')[2:], ',
         """(delimiter, columns) of a uniform part for DuckDB's CSV reader."""
         return ",`", self.columns.width
 
-    def uniform_cells(self, table: str, base: int) -> str:
-        """What ``cells`` gives, from a uniform part read into ``table`` (``f1``..)."""
+    def uniform_cells(self, source: str, base: int) -> str:
+        """What ``cells`` gives, from a uniform piece as ``source`` reads it (``f1``..):
+        only the cells the SQL reads (DuckDB's reader then makes no others), and no
+        text: the text of a line that is not clean is read from the file."""
         width = self.columns.width
         wanted = sorted({self.columns.index[k] for k in _READ if k in self.columns.index})
         cell = {i: f"coalesce(f{i + 1}, '')" for i in range(width)}
-        cell[0] = "coalesce(f1, '')[2:]"
-        raw = (
-            "concat_ws(',`', "
-            + ", ".join("coalesce(f1, '')" if i == 0 else cell[i] for i in range(width))
-            + ")"
-        )
+        cell[0] = "substr(coalesce(f1, ''), 2)"
         checked = [i for i in range(width) if i in self._patterns()]
         joined = " || chr(31) || ".join(cell[i] for i in checked)
         pattern = "\x1f".join(self._patterns()[i] for i in checked)
         cells = ", ".join(f"{cell[i]} AS c{i + 1}" for i in wanted)
-        chars = " + ".join(f"strlen(coalesce(f{i + 1}, ''))" for i in range(width))
-        chars += f" + {2 * (width - 1)}"
         return f"""
-SELECT rowid + {base} AS line_no, {raw} AS t, {chars} AS chars,
+SELECT row_number() OVER () + {base - 1} AS line_no, CAST(NULL AS VARCHAR) AS t, 0 AS chars,
   regexp_full_match({joined}, '{pattern}') AS shaped, {cells}
-FROM {table}"""  # noqa: S608
+FROM {source}"""  # noqa: S608
 
     def _patterns(self) -> dict[int, str]:
         amount, fee, time = _AMOUNT[1:-1], _FEE[1:-1], _TIME[1:-1]
@@ -284,11 +279,11 @@ SELECT line_no, CASE WHEN ok THEN 1 ELSE 0 END AS clean, chars,
   txn_type,
   CASE WHEN refund THEN (CASE {refund_state} {refund_status} END)
        ELSE (CASE {state} {payment_status} END) END AS status,
-  NULL AS rrn, NULL AS trace_no,
+  CAST(NULL AS VARCHAR) AS rrn, CAST(NULL AS VARCHAR) AS trace_no,
   nullif({c("device")}, '') AS terminal_id, nullif({c("merchant_no")}, '') AS merchant_no,
   nullif({c("order_no")}, '') AS order_no, nullif({c("transaction_id")}, '') AS platform_id,
   refund_id, fee, CASE WHEN refund THEN -r - fee ELSE s - fee END AS net,
-  NULL AS card_masked, NULL AS card_last4,
+  CAST(NULL AS VARCHAR) AS card_masked, CAST(NULL AS VARCHAR) AS card_last4,
   nullif({c("openid")}, '') AS counterparty, nullif({c("goods")}, '') AS description,
   natural_key, {KEY_HASH_SQL.format(md5="key_md5")} AS key_hash,
   s AS t1, r AS t2, cr AS t3, o AS t4, rq AS t5, fu AS t6

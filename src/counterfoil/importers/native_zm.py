@@ -107,8 +107,9 @@ class ZmNative:
     def uniform_columns(self) -> tuple[str, int]:
         return "\\x01", 1
 
-    def uniform_cells(self, table: str, base: int) -> str:
-        return self._cells(f"(SELECT rowid + {base} AS line_no, f1 AS t FROM {table})", False)  # noqa: S608
+    def uniform_cells(self, source: str, base: int) -> str:
+        lines = f"(SELECT row_number() OVER () + {base - 1} AS line_no, f1 AS t FROM {source})"  # noqa: S608
+        return self._cells(lines, printable=False)
 
     def _cells(self, lines: str, printable: bool) -> str:
         def cut(name: str) -> str:
@@ -157,12 +158,13 @@ FROM (
 SELECT line_no, CASE WHEN ok THEN 1 ELSE 0 END AS clean, chars,
   CASE WHEN ok THEN NULL ELSE t END AS raw,
   {SQLITE_TIME_SQL.format(ts="ts")} AS occurred_at, amount, txn_type, 'success' AS status,
-  NULL AS rrn, nullif(trace_no, '') AS trace_no, nullif(terminal_id, '') AS terminal_id,
+  CAST(NULL AS VARCHAR) AS rrn, nullif(trace_no, '') AS trace_no,
+  nullif(terminal_id, '') AS terminal_id,
   nullif(merchant_no, '') AS merchant_no, nullif(order_no, '') AS order_no,
-  nullif(query_id, '') AS platform_id, NULL AS refund_id, fee, net,
+  nullif(query_id, '') AS platform_id, CAST(NULL AS VARCHAR) AS refund_id, fee, net,
   nullif(card, '') AS card_masked,
   CASE WHEN regexp_full_match(right(card, 4), '[0-9]+') THEN right(card, 4) END AS card_last4,
-  NULL AS counterparty, NULL AS description,
+  CAST(NULL AS VARCHAR) AS counterparty, CAST(NULL AS VARCHAR) AS description,
   natural_key, {KEY_HASH_SQL.format(md5="md5(natural_key)")} AS key_hash,
   amount AS t1, fee AS t2, net AS t3, CAST(amount - fee <> net AS BIGINT) AS t4,
   0 AS t5, 0 AS t6

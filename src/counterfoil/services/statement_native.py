@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+import orjson
 from sqlalchemy import Connection, Engine, event
 
 from counterfoil.importers import (
@@ -51,15 +52,20 @@ from counterfoil.importers import (
 )
 from counterfoil.importers.detect import _rd_beside
 from counterfoil.importers.native import STAGED, NativeFormat
+from counterfoil.importers.native import texts as lines_of
 from counterfoil.importers.result import ParseResult
 from counterfoil.services.statement_rows import DUPLICATE_OF, KEY_HASH, NATURAL_KEY, _plain
 from counterfoil.store.statement_blocks import Rebuild, pack_file_bytes
 
-#: Bytes of the file in one part at least (whole lines). A part is written to its scratch
-#: file a read at a time (``READ_BYTES``); there are at most ``MAX_PARTS`` of them, as
-#: SQLite attaches at most 10 databases and a database attached in a transaction stays
-#: attached until it ends.
+#: Bytes of the file in one part at least (whole lines). There are at most ``MAX_PARTS``
+#: parts, each a staging file, as SQLite attaches at most 10 databases and a database
+#: attached in a transaction stays attached until it ends: a large file has larger
+#: parts. DuckDB reads a part a piece at a time (``PIECE_BYTES``), so that its memory
+#: is that of a piece whatever the size of the file; Python reads ``READ_BYTES`` at a
+#: time.
 PART_BYTES: Final = 24 * 1024 * 1024
+PIECE_BYTES: Final = 16 * 1024 * 1024
+FIRST_PART_BYTES: Final = 4 * 1024 * 1024
 READ_BYTES: Final = 4 * 1024 * 1024
 MAX_PARTS: Final = 9
 #: Bytes of the file in one raw-text block (whole lines).
@@ -86,7 +92,21 @@ class NativeUnavailable(Exception):
 
 
 @dataclass(slots=True)
+class Piece:
+    """Whole lines of a part, in a scratch file DuckDB reads at once (``PIECE_BYTES``)."""
+
+    text: Path
+    offset: int  # byte offset in the file
+    size: int
+    first_line: int
+    lines: int
+    uniform: bool  # every line of the same layout (``NativeFormat.uniform``)
+
+
+@dataclass(slots=True)
 class Part:
+    """Consecutive lines of the file whose rows are in one staging file."""
+
     number: int
     offset: int  # byte offset in the file
     size: int
@@ -95,12 +115,13 @@ class Part:
     staging: Path
     file: Path
     blocks: list[tuple[int, int, bytes]] = field(default_factory=list)
-    #: rows, their characters, quoted rows, the longest row, the last clean line
-    check: tuple[Any, ...] = ()
+    pieces: list[Piece] = field(default_factory=list)
+    #: the last clean line
+    last_clean: int | None = None
+    #: the merchants of the clean rows (None: a row without one)
+    merchants: set[str | None] = field(default_factory=set)
     #: the format's ``TOTALS`` over the clean rows
     totals: tuple[Any, ...] = ()
-    #: every line of the same layout (``NativeFormat.uniform``): DuckDB cuts the cells
-    uniform: bool = False
 
 
 def wanted(path: Path, options: dict[str, Any], sqlite: bool) -> bool:
@@ -153,6 +174,7 @@ class Parts:
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[Any] = []
+        self._db: Any = None
         self._thread = threading.Thread(target=self._run, name="counterfoil-native", daemon=True)
         self._thread.start()
 
@@ -198,80 +220,129 @@ class Parts:
 
     def _run(self) -> None:
         try:
-            for part, text in self._cut():
-                if not self._put(("part", self._pool.submit(self._staged, part, text))):
+            for part in self._cut():
+                if not self._put(("part", self._pool.submit(self._staged, part))):
                     return
             self._put(("end", None))
         except Exception as error:  # the importing thread raises it
             self._put(("error", error))
 
-    def _staged(self, part: Part, text: Path) -> Part:
-        """A worker: the part through DuckDB, on the worker's own connection."""
+    def _database(self) -> Any:
+        """The import's DuckDB database: each worker reads on a cursor of its own; the
+        parts' keys are kept in it (``keys_N``) for ``repeated``."""
+        with self._lock:
+            if self._db is None:
+                import duckdb
+
+                extension = _duckdb_sqlite()
+                if extension is None:
+                    raise NativeUnavailable("DuckDB's sqlite extension is not installed")
+                db = duckdb.connect(
+                    ":memory:",
+                    config={
+                        "threads": WORKERS,
+                        "memory_limit": "512MB",
+                        "autoinstall_known_extensions": False,
+                        "autoload_known_extensions": False,
+                    },
+                )
+                db.execute(f"LOAD '{_literal(extension.as_posix())}'")
+                self._db = db
+                self._connections.append(db)
+            return self._db
+
+    def _connection(self) -> Any:
+        """This thread's cursor on the import's DuckDB database."""
         con = getattr(self._local, "con", None)
         if con is None:
-            import duckdb
-
-            extension = _duckdb_sqlite()
-            if extension is None:
-                raise NativeUnavailable("DuckDB's sqlite extension is not installed")
-            con = duckdb.connect(
-                ":memory:",
-                config={
-                    "threads": 1,
-                    "memory_limit": "512MB",
-                    "autoinstall_known_extensions": False,
-                    "autoload_known_extensions": False,
-                },
-            )
-            con.execute(f"LOAD '{_literal(extension.as_posix())}'")
+            con = self._database().cursor()
             self._local.con = con
             with self._lock:
-                self._connections.append(con)
-        self._stage(con, text, part)
-        text.unlink()
+                self._connections.insert(0, con)
+        return con
+
+    def repeated(self, part: Part) -> list[int]:
+        """The key hashes of ``part``'s clean rows that a clean row of an earlier part
+        has (a file's own repeats across parts)."""
+        if part.number == 0:
+            return []
+        earlier = " UNION ALL ".join(f"SELECT key_hash FROM keys_{n}" for n in range(part.number))  # noqa: S608
+        rows = self._connection().execute(
+            f"SELECT DISTINCT key_hash FROM keys_{part.number} WHERE key_hash IN ({earlier})"  # noqa: S608
+        )
+        return [int(h) for (h,) in rows.fetchall()]
+
+    def _staged(self, part: Part) -> Part:
+        """A worker: the part's pieces through DuckDB into the part's staging file."""
+        con = self._connection()
+        con.execute("CREATE OR REPLACE TEMP TABLE part_keys (key_hash BIGINT, line_no BIGINT)")
+        con.execute(f"CREATE TABLE keys_{part.number} (key_hash BIGINT)")
+        staged = f"staged_{part.number}"  # attached to the database every cursor shares
+        con.execute(f"ATTACH '{_literal(part.staging.as_posix())}' AS {staged} (TYPE sqlite)")
+        try:
+            con.execute(f"CREATE TABLE {staged}.earlier (line_no BIGINT)")
+            for number, piece in enumerate(part.pieces):
+                self._stage(con, piece, part, staged, first=number == 0)
+                piece.text.unlink()
+        finally:
+            con.execute(f"DETACH {staged}")
         return part
 
-    def _cut(self) -> Iterator[tuple[Part, Path]]:
-        """The file in parts of whole lines, each written to a scratch file (the
-        format's ``uniform`` form where it has one) and its raw-text blocks made."""
+    def _cut(self) -> Iterator[Part]:
+        """The file in parts of whole lines, each part in pieces written to scratch files
+        (the format's ``uniform`` form where it has one), its raw-text blocks made."""
         native = self.native
         size = self.path.stat().st_size
-        target = max(PART_BYTES, -(-(size - native.start) // (MAX_PARTS - 2)))
+        # The first part is small, so that SQLite starts early; the rest share the file.
+        target = max(PART_BYTES, -(-(size - native.start) // (MAX_PARTS - 1)))
         with self.path.open("rb") as handle:
             handle.seek(native.start)
             chunks = self._chunks(handle)
             offset, line, number = native.start, native.first_line, 0
-            waiting: bytes | None = None  # a chunk read that begins the next part
+            waiting: bytes | None = None  # a chunk read that begins the next piece
             while not self._stop.is_set():
-                text = self.scratch / f"part-{number}.txt"
                 part = Part(
                     number, offset, 0, line, 0, self.scratch / f"part-{number}.db", self.path
                 )
-                uniform: bool | None = None
-                with text.open("wb") as out:
-                    while part.size < target:
-                        chunk = waiting if waiting is not None else next(chunks, None)
-                        waiting = None
-                        if chunk is None:
-                            break
-                        data = native.uniform(chunk)
-                        if uniform is None:
-                            uniform = data is not None
-                        elif uniform != (data is not None):
-                            waiting = chunk
-                            break
-                        if data is None and native.codec == "latin-1" and not chunk.isascii():
-                            data = chunk.decode("latin-1").encode("utf-8")
-                        out.write(chunk if data is None else data)
-                        part.blocks += _blocks(chunk, line + part.lines)
-                        part.size += len(chunk)
-                        part.lines += chunk.count(b"\n")
+                while part.size < (FIRST_PART_BYTES if number == 0 else target):
+                    name = f"piece-{number}-{len(part.pieces)}.txt"
+                    piece = Piece(
+                        self.scratch / name, offset + part.size, 0, line + part.lines, 0, False
+                    )
+                    uniform: bool | None = None
+                    written = 0
+                    with piece.text.open("wb") as out:
+                        while written < PIECE_BYTES:
+                            chunk = waiting if waiting is not None else next(chunks, None)
+                            waiting = None
+                            if chunk is None:
+                                break
+                            data = native.uniform(chunk)
+                            if uniform is None:
+                                uniform = data is not None
+                            elif uniform != (data is not None):
+                                waiting = chunk
+                                break
+                            if data is None and native.codec == "latin-1" and not chunk.isascii():
+                                data = chunk.decode("latin-1").encode("utf-8")
+                            out.write(chunk if data is None else data)
+                            lines = chunk.count(b"\n")
+                            part.blocks += _blocks(chunk, line + part.lines)
+                            part.size += len(chunk)
+                            part.lines += lines
+                            piece.lines += lines
+                            piece.size += len(chunk)
+                            written += len(chunk)
+                    if written == 0:
+                        piece.text.unlink()
+                        break
+                    piece.uniform = bool(uniform)
+                    part.pieces.append(piece)
                 if part.size == 0:
                     return
                 if number >= MAX_PARTS:
-                    raise NativeUnavailable("the file changes its layout too often")
-                part.uniform = bool(uniform)
-                yield part, text
+                    raise NativeUnavailable("more parts than SQLite can attach")
+                yield part
                 offset += part.size
                 line += part.lines
                 number += 1
@@ -297,22 +368,23 @@ class Parts:
         elif b"\r" in chunk:
             raise NativeUnavailable("a carriage return in a file of LF lines")
 
-    def _stage(self, con: Any, text: Path, part: Part) -> None:
-        """DuckDB reads the part's lines: checks and totals into ``part``, the rows into
-        ``lines`` of the part's staging file. Each step is a table of its own (the lines,
-        their cells, the rows), so that DuckDB cuts a cell once."""
+    def _stage(self, con: Any, piece: Piece, part: Part, staged: str, first: bool) -> None:
+        """DuckDB reads a piece's lines: its checks and totals are added to ``part``'s,
+        its rows written to ``lines`` of the part's staging file. Each step is a table
+        of its own (the lines, their cells, the rows), so that DuckDB cuts a cell once.
+        ``repeats`` marks the rows whose key another clean row of the part has; a row
+        of an earlier piece whose key comes again goes to ``earlier``."""
         native = self.native
         newline = "\\r\\n" if native.crlf else "\\n"
-        source = _literal(text.as_posix())
-        if part.uniform:
+        source = _literal(piece.text.as_posix())
+        if piece.uniform:
             delimiter, width = native.uniform_columns
             columns = ", ".join(f"'f{i}': 'VARCHAR'" for i in range(1, width + 1))
-            con.execute(
-                f"CREATE OR REPLACE TEMP TABLE texts AS SELECT * FROM read_csv('{source}', "  # noqa: S608
-                f"delim='{delimiter}', quote='', escape='', header=false, auto_detect=false, "
-                f"columns={{{columns}}}, new_line='{newline}')"
+            reader = (
+                f"read_csv('{source}', delim='{delimiter}', quote='', escape='', "
+                f"header=false, auto_detect=false, columns={{{columns}}}, new_line='{newline}')"
             )
-            cells = native.uniform_cells("texts", part.first_line)
+            cells = native.uniform_cells(reader, piece.first_line)
         else:
             # One column a line: "\\x01" (four characters) is a delimiter no line has.
             con.execute(
@@ -320,29 +392,63 @@ class Parts:
                 f"delim='\\x01', quote='', escape='', header=false, auto_detect=false, "
                 f"columns={{'t': 'VARCHAR'}}, new_line='{newline}')"
             )
-            cells = native.cells(f"(SELECT rowid + {part.first_line} AS line_no, t FROM texts)")  # noqa: S608
+            cells = native.cells(f"(SELECT rowid + {piece.first_line} AS line_no, t FROM texts)")  # noqa: S608
         con.execute(f"CREATE OR REPLACE TEMP TABLE cells AS {cells}")
         con.execute(f"CREATE OR REPLACE TEMP TABLE part AS {native.select('cells')}")
-        refuse = "false" if part.uniform else native.REFUSE
-        part.check = (
-            con.execute(
-                f"SELECT count(*), coalesce(sum(chars), 0), count(*) FILTER (WHERE {refuse}), "  # noqa: S608
-                "coalesce(max(chars), 0) FROM cells"
-            ).fetchone()
-            + con.execute("SELECT max(line_no) FROM part WHERE clean = 1").fetchone()
+        refuse = "false" if piece.uniform else native.REFUSE
+        count, chars, refused, longest = con.execute(
+            f"SELECT count(*), coalesce(sum(chars), 0), count(*) FILTER (WHERE {refuse}), "  # noqa: S608
+            "coalesce(max(chars), 0) FROM cells"
+        ).fetchone()
+        ending = 2 if native.crlf else 1
+        if count != piece.lines or (
+            not piece.uniform and chars != piece.size - ending * piece.lines
+        ):
+            raise NativeUnavailable("DuckDB did not read the lines as Python does")
+        if refused:
+            raise NativeUnavailable("a line the format reads only in Python (a quote)")
+        if longest >= 1024 * 1024:
+            raise NativeUnavailable("a line of a megabyte or more")
+        (last_clean,) = con.execute("SELECT max(line_no) FROM part WHERE clean = 1").fetchone()
+        if last_clean is not None:
+            part.last_clean = last_clean
+        totals = con.execute(f"SELECT {native.TOTALS} FROM part WHERE clean = 1").fetchone()  # noqa: S608
+        part.totals = tuple(
+            int(a or 0) + int(b or 0)
+            for a, b in zip(part.totals or (0,) * len(totals), totals, strict=True)
         )
-        part.totals = con.execute(f"SELECT {native.TOTALS} FROM part WHERE clean = 1").fetchone()  # noqa: S608
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE piece_keys AS SELECT key_hash, min(line_no) AS "
+            "line_no, count(*) AS n FROM part WHERE clean = 1 GROUP BY key_hash"
+        )
+        con.execute(
+            f"INSERT INTO {staged}.earlier SELECT k.line_no FROM part_keys k "  # noqa: S608
+            "JOIN piece_keys p ON p.key_hash = k.key_hash"
+        )
         stored = ", ".join(STORED)
-        con.execute(f"ATTACH '{_literal(part.staging.as_posix())}' AS staged (TYPE sqlite)")
-        try:
-            con.execute(
-                f"CREATE TABLE staged.lines AS SELECT {stored}, clean = 1 AND key_hash IN ("  # noqa: S608
-                "SELECT key_hash FROM part WHERE clean = 1 GROUP BY key_hash "
-                "HAVING count(*) > 1) AS repeats FROM part ORDER BY line_no"
-            )
-        finally:
-            con.execute("DETACH staged")
-        con.execute("DROP TABLE texts; DROP TABLE cells; DROP TABLE part")
+        rows = (
+            f"SELECT {stored}, clean = 1 AND (key_hash IN (SELECT key_hash FROM piece_keys "  # noqa: S608
+            "WHERE n > 1) OR key_hash IN (SELECT key_hash FROM part_keys)) AS repeats "
+            "FROM part ORDER BY line_no"
+        )
+        if first:
+            con.execute(f"CREATE TABLE {staged}.lines AS {rows}")
+        else:
+            con.execute(f"INSERT INTO {staged}.lines {rows}")
+        con.execute(f"INSERT INTO keys_{part.number} SELECT key_hash FROM piece_keys")  # noqa: S608
+        part.merchants |= {
+            m
+            for (m,) in con.execute(
+                "SELECT DISTINCT merchant_no FROM part WHERE clean = 1"
+            ).fetchall()
+        }
+        con.execute(
+            "INSERT INTO part_keys SELECT key_hash, line_no FROM piece_keys "
+            "WHERE key_hash NOT IN (SELECT key_hash FROM part_keys)"
+        )
+        con.execute(
+            "DROP TABLE IF EXISTS texts; DROP TABLE cells; DROP TABLE part; DROP TABLE piece_keys"
+        )
 
 
 def _blocks(chunk: bytes, first_line: int) -> list[tuple[int, int, bytes]]:
@@ -436,13 +542,24 @@ def store_parts(
         "CREATE TEMP TABLE IF NOT EXISTS native_firsts (line_no INTEGER PRIMARY KEY, first TEXT)"
     )
     _detach_on_checkin(conn.engine)
+    # Whether a merchant's lines were stored before this import: if none were, a clean
+    # row's key can only be an earlier line of this file (its parts' keys are compared
+    # in DuckDB, ``Parts.repeated``), and the store's index need not be asked row by row.
+    stored_before: dict[str | None, bool] = {}
+    fed_hashes: set[int] = set()
     attached = conn.connection.info.setdefault(ATTACHED, [])
     done = 0
     for part in parts:
         alias = f"counterfoil_staged{part.number}"
         conn.exec_driver_sql(f"ATTACH ? AS {alias}", (str(part.staging),))
         attached.append(alias)
-        _store_part(conn, native, part, alias, import_id, sink, outcome)
+        for merchant in part.merchants - stored_before.keys():
+            stored_before[merchant] = _has_lines(conn, merchant)
+        probe = any(stored_before[m] for m in part.merchants)
+        repeated = parts.repeated(part)
+        _store_part(
+            conn, native, part, alias, import_id, sink, outcome, probe, repeated, fed_hashes
+        )
         done += part.lines
         if progress:
             progress(done)
@@ -457,26 +574,22 @@ def _store_part(
     import_id: int,
     sink: Sink,
     outcome: Outcome,
+    probe: bool,
+    repeated: list[int],
+    fed_hashes: set[int],
 ) -> None:
-    count, chars, quoted, longest, last_clean = part.check
-    newline = 2 if native.crlf else 1
-    if count != part.lines or chars != part.size - newline * part.lines:
-        raise NativeUnavailable("DuckDB did not read the part's lines as Python does")
-    if quoted:
-        raise NativeUnavailable("a line the format reads only in Python (a quote)")
-    if longest >= 1024 * 1024:
-        raise NativeUnavailable("a line of a megabyte or more")
+    last_clean = part.last_clean
     fed_lines: list[StatementLine] = []
     fed_numbers: set[int] = set()
     errors_before = len(outcome.errors)
     last = part.first_line - 1
     pending = conn.exec_driver_sql(
         f"SELECT line_no, raw FROM {alias}.lines WHERE clean = 0 ORDER BY line_no"  # noqa: S608
-    )
-    for line_no, raw in pending:
+    ).fetchall()
+    for line_no, raw in _with_texts(part, native, list(pending)):
         if line_no > last + 1:
             native.clean_lines_between()
-        _feed(native, line_no, raw or "", fed_lines, fed_numbers, outcome)
+        _feed(native, line_no, raw, fed_lines, fed_numbers, outcome)
         last = line_no
     after = native.python_from
     if after is not None and last_clean is not None and last_clean > after:
@@ -485,7 +598,9 @@ def _store_part(
     if len(outcome.errors) > errors_before:
         sink.rejects(outcome.errors[errors_before:])
     rows = sink.rows(fed_lines)
-    outcome.overlapping += _mark_firsts(conn, alias, import_id, rows, sink)
+    known = sorted({*repeated, *fed_hashes})
+    outcome.overlapping += _mark_firsts(conn, alias, import_id, rows, sink, probe, known)
+    fed_hashes.update(row[KEY_HASH] for row in rows)
     inserted = conn.exec_driver_sql(
         INSERT_FROM_STAGED.format(alias=alias), (import_id, native.source)
     ).rowcount
@@ -494,6 +609,33 @@ def _store_part(
     outcome.lines += int(inserted) + len(rows)
     conn.exec_driver_sql("DELETE FROM temp.native_firsts")
     _store_blocks(conn, native, part, import_id, fed_numbers, fed_lines)
+
+
+def _has_lines(conn: Connection, merchant: str | None) -> bool:
+    """Whether the store has statement lines of ``merchant`` (None: of no merchant)."""
+    where = "merchant_no IS NULL" if merchant is None else "merchant_no = ?"
+    found = conn.exec_driver_sql(
+        f"SELECT EXISTS (SELECT 1 FROM statement_lines WHERE {where})",  # noqa: S608
+        () if merchant is None else (merchant,),
+    ).scalar()
+    return bool(found)
+
+
+def _with_texts(part: Part, native: NativeFormat, pending: list[Any]) -> list[tuple[int, str]]:
+    """The lines to feed with their text: a uniform piece's is read from the file."""
+    missing = {int(n) for n, raw in pending if raw is None}
+    texts: dict[int, str] = {}
+    if missing:
+        with part.file.open("rb") as handle:
+            for piece in part.pieces:
+                last = piece.first_line + piece.lines - 1
+                if any(piece.first_line <= n <= last for n in missing):
+                    handle.seek(piece.offset)
+                    data = handle.read(piece.size)
+                    for n, text in lines_of(data, piece.first_line, native.codec):
+                        if n in missing:
+                            texts[n] = text
+    return [(int(n), raw if raw is not None else texts[int(n)]) for n, raw in pending]
 
 
 def _feed(
@@ -518,6 +660,8 @@ def _mark_firsts(
     import_id: int,
     rows: list[tuple[Any, ...]],
     sink: Sink,
+    probe: bool,
+    known: list[int],
 ) -> int:
     """``duplicate_of`` of the part's lines whose natural key an earlier line has (an
     earlier file's, or this one's), as ``_mark_overlaps`` sets it: the clean rows' go to
@@ -525,7 +669,15 @@ def _mark_firsts(
     candidates: list[Any] = list(
         conn.exec_driver_sql(
             f"SELECT line_no, natural_key FROM {alias}.lines s WHERE clean = 1 AND (repeats "  # noqa: S608
-            "OR EXISTS (SELECT 1 FROM main.statement_lines l WHERE l.key_hash = s.key_hash))"
+            f"OR line_no IN (SELECT line_no FROM {alias}.earlier) "
+            "OR key_hash IN (SELECT value FROM json_each(?))"
+            + (
+                " OR EXISTS (SELECT 1 FROM main.statement_lines l WHERE l.key_hash = s.key_hash)"
+                if probe
+                else ""
+            )
+            + ")",
+            (orjson.dumps(known).decode(),),
         ).fetchall()
     )
     if rows:  # a Python row may share its key with a clean one
