@@ -77,6 +77,10 @@ AHEAD: Final = 2
 #: Parts DuckDB reads at once, each on a connection and a thread of its own: a part is
 #: one of DuckDB's row groups, which it reads on one thread.
 WORKERS: Final = 2
+#: How much less priority the DuckDB and cutting threads have than the importing one.
+NICER: Final = 5
+#: The store connection's page cache while it copies (negative: KiB, as SQLite has it).
+CACHE_KIB: Final = -65536
 
 #: The staged columns copied to the staging file (the checks and totals stay in DuckDB).
 STORED: Final = tuple(c for c in STAGED if c not in ("chars", "t1", "t2", "t3", "t4", "t5", "t6"))
@@ -219,6 +223,7 @@ class Parts:
         return False
 
     def _run(self) -> None:
+        _yield_to_sqlite()
         try:
             for part in self._cut():
                 if not self._put(("part", self._pool.submit(self._staged, part))):
@@ -240,7 +245,7 @@ class Parts:
                 db = duckdb.connect(
                     ":memory:",
                     config={
-                        "threads": WORKERS,
+                        "threads": 1,  # each query on the worker's own thread
                         "memory_limit": "512MB",
                         "autoinstall_known_extensions": False,
                         "autoload_known_extensions": False,
@@ -255,18 +260,27 @@ class Parts:
         """This thread's cursor on the import's DuckDB database."""
         con = getattr(self._local, "con", None)
         if con is None:
+            _yield_to_sqlite()
             con = self._database().cursor()
             self._local.con = con
             with self._lock:
                 self._connections.insert(0, con)
         return con
 
-    def repeated(self, part: Part) -> list[int]:
-        """The key hashes of ``part``'s clean rows that a clean row of an earlier part
-        has (a file's own repeats across parts)."""
+    def repeated(self, part: Part, fed: list[int]) -> list[int]:
+        """The key hashes of ``part``'s clean rows that a row of an earlier part has (a
+        file's own repeats across parts); ``fed``: the keys of the rows the format's
+        Python made in the part before, kept with the others."""
+        con = self._connection()
+        con.execute("CREATE TABLE IF NOT EXISTS fed_keys (key_hash BIGINT)")
+        if fed:
+            con.execute("INSERT INTO fed_keys SELECT unnest(?::BIGINT[])", [fed])
         if part.number == 0:
             return []
-        earlier = " UNION ALL ".join(f"SELECT key_hash FROM keys_{n}" for n in range(part.number))  # noqa: S608
+        earlier = " UNION ALL ".join(
+            ["SELECT key_hash FROM fed_keys"]
+            + [f"SELECT key_hash FROM keys_{n}" for n in range(part.number)]  # noqa: S608
+        )
         rows = self._connection().execute(
             f"SELECT DISTINCT key_hash FROM keys_{part.number} WHERE key_hash IN ({earlier})"  # noqa: S608
         )
@@ -451,6 +465,13 @@ class Parts:
         )
 
 
+def _yield_to_sqlite() -> None:
+    """Lower this thread's priority: the thread that copies into SQLite is the one the
+    import waits for at the end; DuckDB's and the cutter's work can wait for a core."""
+    with contextlib.suppress(AttributeError, OSError):  # not Linux: all threads equal
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICER)
+
+
 def _blocks(chunk: bytes, first_line: int) -> list[tuple[int, int, bytes]]:
     """Whole lines as (first line, last line, zlib of their bytes) blocks."""
     blocks = []
@@ -504,10 +525,12 @@ INSERT INTO statement_lines (import_id, line_no, source, occurred_at, amount, cu
 SELECT ?, s.line_no, ?, s.occurred_at, s.amount, 'CNY', s.txn_type, s.status, s.rrn,
     s.trace_no, s.terminal_id, s.merchant_no, s.order_no, s.platform_id, s.refund_id, s.fee,
     s.net, s.card_masked, s.card_last4, s.counterparty, s.description, s.natural_key,
-    s.key_hash, d.first
-FROM {alias}.lines s LEFT JOIN temp.native_firsts d ON d.line_no = s.line_no
+    s.key_hash, {first}
+FROM {alias}.lines s {join}
 WHERE s.clean = 1
 """
+#: ``duplicate_of`` of the rows an earlier line has the key of (``_mark_firsts``).
+FIRSTS: Final = ("d.first", "LEFT JOIN temp.native_firsts d ON d.line_no = s.line_no")
 
 
 #: The connection record's list of the staging files attached to it: SQLite detaches
@@ -537,16 +560,34 @@ def store_parts(
     progress: Callable[[int], None] | None,
 ) -> Outcome:
     """Every part into the store, in the caller's transaction."""
-    outcome = Outcome()
     conn.exec_driver_sql(
         "CREATE TEMP TABLE IF NOT EXISTS native_firsts (line_no INTEGER PRIMARY KEY, first TEXT)"
     )
     _detach_on_checkin(conn.engine)
+    # The indexes of a million lines are ~80 MiB: with SQLite's default 2 MiB of page
+    # cache each row's key-hash entry is a page read; the writer thread has 64 MiB.
+    (cache,) = conn.exec_driver_sql("PRAGMA cache_size").one()
+    conn.exec_driver_sql(f"PRAGMA cache_size={min(int(cache), CACHE_KIB)}")
+    try:
+        return _store_all(conn, native, parts, import_id, sink, progress)
+    finally:
+        conn.exec_driver_sql(f"PRAGMA cache_size={int(cache)}")
+
+
+def _store_all(
+    conn: Connection,
+    native: NativeFormat,
+    parts: Parts,
+    import_id: int,
+    sink: Sink,
+    progress: Callable[[int], None] | None,
+) -> Outcome:
+    outcome = Outcome()
     # Whether a merchant's lines were stored before this import: if none were, a clean
     # row's key can only be an earlier line of this file (its parts' keys are compared
     # in DuckDB, ``Parts.repeated``), and the store's index need not be asked row by row.
     stored_before: dict[str | None, bool] = {}
-    fed_hashes: set[int] = set()
+    fed_hashes: list[int] = []  # the keys of the rows Python made in the part before
     attached = conn.connection.info.setdefault(ATTACHED, [])
     done = 0
     for part in parts:
@@ -556,7 +597,8 @@ def store_parts(
         for merchant in part.merchants - stored_before.keys():
             stored_before[merchant] = _has_lines(conn, merchant)
         probe = any(stored_before[m] for m in part.merchants)
-        repeated = parts.repeated(part)
+        repeated = parts.repeated(part, fed_hashes)
+        fed_hashes.clear()
         _store_part(
             conn, native, part, alias, import_id, sink, outcome, probe, repeated, fed_hashes
         )
@@ -576,7 +618,7 @@ def _store_part(
     outcome: Outcome,
     probe: bool,
     repeated: list[int],
-    fed_hashes: set[int],
+    fed_hashes: list[int],
 ) -> None:
     last_clean = part.last_clean
     fed_lines: list[StatementLine] = []
@@ -598,16 +640,19 @@ def _store_part(
     if len(outcome.errors) > errors_before:
         sink.rejects(outcome.errors[errors_before:])
     rows = sink.rows(fed_lines)
-    known = sorted({*repeated, *fed_hashes})
-    outcome.overlapping += _mark_firsts(conn, alias, import_id, rows, sink, probe, known)
-    fed_hashes.update(row[KEY_HASH] for row in rows)
+    overlapping, marked = _mark_firsts(conn, alias, import_id, rows, sink, probe, repeated)
+    outcome.overlapping += overlapping
+    first, join = FIRSTS if marked else ("NULL", "")  # most parts: no join
+    fed_hashes += [row[KEY_HASH] for row in rows]
     inserted = conn.exec_driver_sql(
-        INSERT_FROM_STAGED.format(alias=alias), (import_id, native.source)
+        INSERT_FROM_STAGED.format(alias=alias, first=first, join=join),
+        (import_id, native.source),
     ).rowcount
     if rows:
         sink.insert(rows)
     outcome.lines += int(inserted) + len(rows)
-    conn.exec_driver_sql("DELETE FROM temp.native_firsts")
+    if marked:
+        conn.exec_driver_sql("DELETE FROM temp.native_firsts")
     _store_blocks(conn, native, part, import_id, fed_numbers, fed_lines)
 
 
@@ -662,10 +707,11 @@ def _mark_firsts(
     sink: Sink,
     probe: bool,
     known: list[int],
-) -> int:
+) -> tuple[int, bool]:
     """``duplicate_of`` of the part's lines whose natural key an earlier line has (an
     earlier file's, or this one's), as ``_mark_overlaps`` sets it: the clean rows' go to
-    ``temp.native_firsts``, the Python rows' are set in place. How many were."""
+    ``temp.native_firsts``, the Python rows' are set in place. How many were, and
+    whether a clean row was."""
     candidates: list[Any] = list(
         conn.exec_driver_sql(
             f"SELECT line_no, natural_key FROM {alias}.lines s WHERE clean = 1 AND (repeats "  # noqa: S608
@@ -689,7 +735,7 @@ def _mark_firsts(
             tuple(hashes),
         ).fetchall()
     if not candidates and not rows:
-        return 0
+        return 0, False
     # Every line involved, in file order: (line_no, key, index of a Python row or -1).
     involved = {int(n): (int(n), str(key), -1) for n, key in candidates}
     for index, row in enumerate(rows):
@@ -713,7 +759,7 @@ def _mark_firsts(
         conn.exec_driver_sql(
             "INSERT INTO temp.native_firsts (line_no, first) VALUES (?, ?)", marked
         )
-    return overlapping
+    return overlapping, bool(marked)
 
 
 def _store_blocks(
