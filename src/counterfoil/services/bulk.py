@@ -1,13 +1,14 @@
 """Recording a JSON Lines file of transactions: every line recorded or reported.
 
 A file is cut into chunks; each chunk is one durable transaction of the writer. With
-``workers``, reading and validating lines (to the flat ``Ready`` form) runs in worker
-processes, on every core and outside the GIL; a validated item comes back as a plain
-tuple, which crosses the pipe at a third of the cost of the named tuples. The
-journal's own sequential part — idempotency, links and rules, the chain — stays in this
-process, and so does signing: libsodium releases the GIL, so the writer's signing
-threads use every core without a signature crossing a process boundary. Workers load
-keys (for card HMACs) from the key files themselves: no secret crosses a pipe.
+``workers``, the CPU-heavy work that does not depend on the journal runs in worker
+processes, on every core and outside the GIL: reading and validating lines (to the
+flat ``Ready`` form; a validated item comes back as a plain tuple, which crosses the
+pipe at a third of the cost of the named tuples) and making the chunk's Ed25519
+signatures (in threads of this process they would wait for the GIL behind the writer:
+``journal/keys.py``). The journal's own sequential part — idempotency, links and rules,
+the chain — stays in this process. Workers load keys from the key files themselves: no
+secret crosses a pipe.
 """
 
 from __future__ import annotations
@@ -155,34 +156,59 @@ def batch_items(body: bytes) -> list[Any]:
 
 
 class Workers:
-    """Worker processes of a running server, which validate batches.
+    """Worker processes of a running server: batch validation, and signing for the writer.
 
-    (Signing needs no process: the writer's signing threads run outside the GIL.)
+    Signing has its own pool so that a commit never waits behind validation of requests
+    still to come; it is a pool of processes, not the writer's threads, because a
+    signing thread waits for the GIL behind every busy Python thread of the server
+    (``journal/keys.py``).
     """
 
     def __init__(self, keys: KeyStore, count: int, known: set[str] | None = None) -> None:
         self.keys = keys
         self.count = count
         self.pool = _pool(keys, known or set(), count)
+        self.signers = _pool(keys, known or set(), count)
+        keys.sign_elsewhere = _signing_in(self.signers)
 
     def warm(self, timeout: float = 60.0) -> None:
         """Start the processes now, and wait until each has started, rather than on the
         first batch: a server whose workers are still importing when the first requests
         come shares its cores with them (a soak at 500/s had p99 958 ms in its first
-        minute that way, 231 ms since). The pool gets twice as many short tasks as it
+        minute that way, 231 ms since). Each pool gets twice as many short tasks as it
         has processes, so that every process takes one."""
-        wait([self.pool.submit(_pause) for _task in range(2 * self.count)], timeout=timeout)
+        started = [
+            executor.submit(_pause)
+            for executor in (self.pool, self.signers)
+            for _task in range(2 * self.count)
+        ]
+        wait(started, timeout=timeout)
 
     def prepare_batch(self, body: bytes, merchant_no: str) -> Future[list[Sent]]:
         """The batch's items, validated by a worker: ``received`` makes them ``Prepared``."""
         return self.pool.submit(_worker_prepare_batch, body, merchant_no)
 
     def close(self) -> None:
-        self.pool.shutdown(cancel_futures=True)
+        self.keys.sign_elsewhere = None
+        for executor in (self.pool, self.signers):
+            executor.shutdown(cancel_futures=True)
 
 
 def _pause() -> None:
     time.sleep(0.05)
+
+
+def _worker_sign(merchant_no: str, key_id: str, messages: list[bytes]) -> list[str]:
+    assert _KEYS is not None
+    key = _KEYS.signer(merchant_no, key_id)
+    return [key.sign(m).hex() for m in messages]
+
+
+def _signing_in(pool: ProcessPoolExecutor) -> Callable[[str, str, list[bytes]], Future[list[str]]]:
+    def sign(merchant_no: str, key_id: str, messages: list[bytes]) -> Future[list[str]]:
+        return pool.submit(_worker_sign, merchant_no, key_id, messages)
+
+    return sign
 
 
 # --- here ------------------------------------------------------------------------------
@@ -215,12 +241,19 @@ def ingest_lines(
 ) -> FileReport:
     """Record a JSON Lines stream; a chunk's lines count as recorded once it committed."""
     report = FileReport()
-    pool = _pool(keys, known, workers) if workers > 0 else None
+    pool = signers = None
+    if workers > 0:
+        # Two pools, so that signatures (which hold up a commit) never queue behind the
+        # validation of chunks that are still to come.
+        pool, signers = _pool(keys, known, workers), _pool(keys, known, workers)
+        keys.sign_elsewhere = _signing_in(signers)
     try:
         _run(submit, keys, lines, actor, known, report, progress, pool, workers)
     finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
+        keys.sign_elsewhere = None
+        for executor in (pool, signers):
+            if executor is not None:
+                executor.shutdown(cancel_futures=True)
     report.rejected.sort(key=lambda item: int(item["line"]))
     if progress:
         progress(report.lines)
