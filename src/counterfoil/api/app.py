@@ -7,6 +7,7 @@ input, call one service and render the result.
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -35,6 +36,16 @@ from counterfoil.services.bulk import Workers
 from counterfoil.services.context import Counterfoil
 from counterfoil.store.db import ping
 
+# FastAPI's own OpenTelemetry hooks (FastAPI 0.16x) look the global providers up in the
+# environment on every request, a twentieth of a single transaction's time in the event
+# loop; Counterfoil's metrics are its own (observe/metrics.py), so those hooks are off
+# where this FastAPI has them.
+_NO_TELEMETRY: dict[str, Any] = (
+    {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+    if "telemetry" in inspect.signature(FastAPI.__init__).parameters
+    else {}
+)
+
 
 def create_app(
     cf: Counterfoil, *, workers: int = 0, on_close: Callable[[], None] | None = None
@@ -60,6 +71,7 @@ def create_app(
         lifespan=lifespan,
         default_response_class=JSON,
         description="Keeps, proves and reconciles point-of-sale records.",
+        **_NO_TELEMETRY,
     )
     app.state.cf = cf
     errors.install(app, pages=web.error_page)
