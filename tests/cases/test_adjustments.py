@@ -6,7 +6,7 @@ the proposal, and is an expected item of its business day. SQLite and PostgreSQL
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -177,10 +177,12 @@ def test_an_approved_adjustment_is_in_its_days_settlement_list(
     cf: Counterfoil, case_id: int
 ) -> None:
     from counterfoil.settlement import lists
+    from counterfoil.settlement.days import settings_of
 
     found = adjustments.propose(cf, FINANCE, case_id, kind="refund", amount=1800, reason="a")
     with cf.engine.connect() as conn:
-        day = wf.today("Asia/Shanghai")
+        # the business day of now: after the merchant's cutoff (23:00) it is tomorrow's
+        day = settings_of(conn, MERCHANT).business_day(datetime.now(UTC))
         before = lists.build(conn, FINANCE, MERCHANT, day).as_dict()
     adjustments.decide(cf, SECOND_FINANCE, case_id, found["adjustments"][0]["id"])
     with cf.engine.connect() as conn:
