@@ -130,3 +130,18 @@ def test_the_fund_bill_running_balance_is_checked() -> None:
         "line",
         "1900000109202101280000000001",
     )
+
+
+def test_a_card_number_in_the_merchant_data_cell_is_masked_in_every_field_kept() -> None:
+    """商户数据包 is the merchant's own free text: a full card number put there is masked
+    in the raw row and in the extra fields kept beside the columns (PCI DSS 3.4)."""
+    pan = "6222021234567890128"  # Luhn-valid
+    text = fixture("wechat_all_27").decode("utf-8-sig").replace("`table=7", f"`card {pan}")
+    parsed = wechat_trade.parse(io.BytesIO(text.encode()), file="bill.csv").read_all()
+    line = parsed.lines[1]
+    masked = "card 622202*********0128"  # as the raw row's other cells are masked
+    assert pan not in line.raw
+    assert f"`{masked}," in line.raw
+    kept = dict(line.extra)
+    assert pan not in repr(kept)
+    assert kept["attach"] == masked

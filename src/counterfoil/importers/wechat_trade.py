@@ -311,6 +311,8 @@ class _Bill:
         self.count += 1
         if len(goods) >= 13 or len(attach) >= 13:
             raw = scrub_row(raw, goods, attach)
+            # extra is picked from the cells when read: their card numbers go as well
+            cells = [scrub_row(cell, cell) if cell in (goods, attach) else cell for cell in cells]
             goods = scrub_row(goods, goods)
         return StatementLine.fast(
             {
