@@ -203,6 +203,7 @@ def small_parts(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(statement_native, "PART_BYTES", 6144)
     monkeypatch.setattr(statement_native, "FIRST_PART_BYTES", 2048)
     monkeypatch.setattr(statement_native, "BLOCK_BYTES", 1024)
+    monkeypatch.setattr(statement_native, "WINDOW_LINES", 8)
 
 
 def test_odd_and_rejected_wechat_rows_are_the_python_parsers(
@@ -351,3 +352,33 @@ def test_a_row_repeated_in_a_later_part_points_at_the_first(
     assert done["report"]["overlapping"] == 3
     duplicate_of = {row[1]: row[-1] for row in done["rows"]}
     assert (duplicate_of[122], duplicate_of[123], duplicate_of[124]) == ("1:7", "1:5", "1:112")
+
+
+class OutOfMemoryJoin:
+    """A DuckDB cursor that runs out of memory comparing a part's keys with the earlier
+    parts' (``Parts.repeated``) and does everything else."""
+
+    def __init__(self, cursor: Any) -> None:
+        self.cursor = cursor
+
+    def execute(self, query: str, *args: Any) -> Any:
+        import duckdb
+
+        if query.startswith("SELECT DISTINCT k.key_hash"):
+            raise duckdb.OutOfMemoryException("could not allocate block of size 256.0 KiB")
+        return self.cursor.execute(query, *args)
+
+
+def test_duckdb_out_of_memory_gives_the_file_to_the_python_parser(
+    stores: Stores, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    small_parts(monkeypatch)
+    real = statement_native.Parts._connection
+    monkeypatch.setattr(
+        statement_native.Parts, "_connection", lambda self: OutOfMemoryJoin(real(self))
+    )
+    path = tmp_path / "many_all.csv"
+    rows = [wechat_row(i) for i in range(120)]
+    path.write_bytes(("\ufeff" + "\r\n".join([HEADER, *rows]) + "\r\n").encode())
+    done = assert_same(stores, path, native=False)[0]
+    assert done["report"]["lines"] == 120

@@ -12,16 +12,22 @@ only passes parts between them:
    file (their POSIX locks break each other), and the store is only ever opened by ours.
    The part's bytes, zlib-compressed, become its raw-text blocks.
 2. The import's write job, on the store's connection, attaches each staging file in
-   turn: checks that DuckDB read exactly the part's lines; feeds the lines that are not
-   clean to the format's Python (in file order: rejected rows, summary rows, lines with
-   something to mask); finds overlaps and repeated keys; and copies the clean rows with
-   one ``INSERT … SELECT``. The two cores work at once: DuckDB on the next part while
-   SQLite writes this one.
+   turn and takes it a window of lines at a time (``WINDOW_LINES``): checks that DuckDB
+   read exactly the window's lines; feeds the lines that are not clean to the format's
+   Python (in file order: rejected rows, summary rows, lines with something to mask);
+   finds overlaps and repeated keys; and copies the clean rows with one ``INSERT …
+   SELECT``. The two cores work at once: DuckDB on the next part while SQLite writes
+   this one.
 
 Anything unexpected (a quote, a line ending DuckDB reads otherwise, an encoding error,
 a missing extension) gives the file back to the Python parser, in the same transaction
-(``NativeUnavailable``: the work done is rolled back to a savepoint). Memory is that of
-a few parts, whatever the size of the file.
+(``NativeUnavailable``: the work done is rolled back to a savepoint).
+
+Memory does not follow the size of the file. A part grows with the file (there are at
+most ``MAX_PARTS``), so nothing is held a part at a time: DuckDB reads a piece at a time
+and its joins build on a piece's keys; Python holds a window's rows; the keys of the
+whole file are in DuckDB's database file, which DuckDB keeps in memory only up to its
+``memory_limit`` (past it, it evicts and spills to the scratch folder).
 """
 
 from __future__ import annotations
@@ -70,6 +76,9 @@ READ_BYTES: Final = 4 * 1024 * 1024
 MAX_PARTS: Final = 9
 #: Bytes of the file in one raw-text block (whole lines).
 BLOCK_BYTES: Final = 512 * 1024
+#: Lines of a part stored at a time, at least (whole raw-text blocks): the rows Python
+#: makes of a window's lines are held until the window is stored.
+WINDOW_LINES: Final = 8192
 #: Files at least this large are read natively (below it, DuckDB's start costs more).
 NATIVE_BYTES: Final = 8 * 1024 * 1024
 #: Parts DuckDB may have ready (or be reading) before SQLite has taken them.
@@ -82,6 +91,9 @@ NICER: Final = 5
 #: The store connection's page cache while it copies (negative: KiB, as SQLite has it):
 #: a million WeChat rows took 9.5 s with 16 MiB, 8.2 s with 32 MiB, 8.4-8.8 s with 64.
 CACHE_KIB: Final = -32768
+#: An attached staging file's page cache (KiB, negative as SQLite has it): it is read a
+#: window at a time, in order, and as many as ``MAX_PARTS`` are attached at once.
+STAGING_CACHE_KIB: Final = -1024
 
 #: The staged columns copied to the staging file (the checks and totals stay in DuckDB).
 STORED: Final = tuple(c for c in STAGED if c not in ("chars", "t1", "t2", "t3", "t4", "t5", "t6"))
@@ -94,6 +106,10 @@ REBUILD: Final[dict[str, Rebuild]] = {
 
 class NativeUnavailable(Exception):
     """The file cannot be read natively after all: the Python parser reads it."""
+
+
+#: A raw-text block of a part: (first line, last line, offset, length) in its blocks file.
+Block = tuple[int, int, int, int]
 
 
 @dataclass(slots=True)
@@ -120,9 +136,8 @@ class Part:
     staging: Path
     file: Path
     blocks_file: Path
-    #: the part's raw-text blocks: (first line, last line, offset, length) of each in
-    #: ``blocks_file``, where they are kept compressed until they are stored
-    blocks: list[tuple[int, int, int, int]] = field(default_factory=list)
+    #: the part's raw-text blocks, kept compressed in ``blocks_file`` until they are stored
+    blocks: list[Block] = field(default_factory=list)
     pieces: list[Piece] = field(default_factory=list)
     #: the last clean line
     last_clean: int | None = None
@@ -238,7 +253,10 @@ class Parts:
 
     def _database(self) -> Any:
         """The import's DuckDB database: each worker reads on a cursor of its own; the
-        parts' keys are kept in it (``keys_N``) for ``repeated``."""
+        parts' keys are kept in it (``keys_N``) for ``repeated``. It is a file in the
+        scratch folder, not in memory: DuckDB can evict a file's tables when it needs
+        the memory, but not an in-memory database's (a 3,000,000-line ZM file ran out
+        at a 96 MiB limit in memory)."""
         with self._lock:
             if self._db is None:
                 import duckdb
@@ -247,7 +265,7 @@ class Parts:
                 if extension is None:
                     raise NativeUnavailable("DuckDB's sqlite extension is not installed")
                 db = duckdb.connect(
-                    ":memory:",
+                    str(self.scratch / "import.duckdb"),
                     config={
                         "threads": 1,  # each query on the worker's own thread
                         "memory_limit": "256MB",  # past it, DuckDB spills to the scratch
@@ -275,21 +293,30 @@ class Parts:
     def repeated(self, part: Part, fed: list[int]) -> list[int]:
         """The key hashes of ``part``'s clean rows that a row of an earlier part has (a
         file's own repeats across parts); ``fed``: the keys of the rows the format's
-        Python made in the part before, kept with the others."""
-        con = self._connection()
-        con.execute("CREATE TABLE IF NOT EXISTS fed_keys (key_hash BIGINT)")
-        if fed:
-            con.execute("INSERT INTO fed_keys SELECT unnest(?::BIGINT[])", [fed])
-        if part.number == 0:
-            return []
-        earlier = " UNION ALL ".join(
-            ["SELECT key_hash FROM fed_keys"]
-            + [f"SELECT key_hash FROM keys_{n}" for n in range(part.number)]  # noqa: S608
-        )
-        rows = self._connection().execute(
-            f"SELECT DISTINCT key_hash FROM keys_{part.number} WHERE key_hash IN ({earlier})"  # noqa: S608
-        )
-        return [int(h) for (h,) in rows.fetchall()]
+        Python made in the part before, kept with the others. The earlier keys are
+        read past the part's (a join builds on the smaller side: the part's keys), so
+        that memory is that of a part; a database out of memory gives the file back to
+        the Python parser."""
+        import duckdb
+
+        try:
+            con = self._connection()
+            con.execute("CREATE TABLE IF NOT EXISTS fed_keys (key_hash BIGINT)")
+            if fed:
+                con.execute("INSERT INTO fed_keys SELECT unnest(?::BIGINT[])", [fed])
+            if part.number == 0:
+                return []
+            earlier = " UNION ALL ".join(
+                ["SELECT key_hash FROM fed_keys"]
+                + [f"SELECT key_hash FROM keys_{n}" for n in range(part.number)]  # noqa: S608
+            )
+            rows = con.execute(
+                f"SELECT DISTINCT k.key_hash FROM keys_{part.number} k "  # noqa: S608
+                f"JOIN ({earlier}) e ON e.key_hash = k.key_hash"
+            )
+            return [int(h) for (h,) in rows.fetchall()]
+        except duckdb.Error as error:
+            raise NativeUnavailable(str(error)) from error
 
     def _staged(self, part: Part) -> Part:
         """A worker: the part's pieces through DuckDB into the part's staging file."""
@@ -449,14 +476,17 @@ class Parts:
             "CREATE OR REPLACE TEMP TABLE piece_keys AS SELECT key_hash, min(line_no) AS "
             "line_no, count(*) AS n FROM part WHERE clean = 1 GROUP BY key_hash"
         )
+        # The piece's keys an earlier piece of the part has, and that piece's line: the
+        # join builds on the piece's keys, so that memory is that of a piece.
         con.execute(
-            f"INSERT INTO {staged}.earlier SELECT k.line_no FROM part_keys k "  # noqa: S608
-            "JOIN piece_keys p ON p.key_hash = k.key_hash"
+            "CREATE OR REPLACE TEMP TABLE seen AS SELECT p.key_hash, k.line_no "
+            "FROM piece_keys p JOIN part_keys k ON k.key_hash = p.key_hash"
         )
+        con.execute(f"INSERT INTO {staged}.earlier SELECT line_no FROM seen")  # noqa: S608
         stored = ", ".join(STORED)
         rows = (
-            f"SELECT {stored}, clean = 1 AND (key_hash IN (SELECT key_hash FROM piece_keys "  # noqa: S608
-            "WHERE n > 1) OR key_hash IN (SELECT key_hash FROM part_keys)) AS repeats "
+            f"SELECT {stored}, clean = 1 AND key_hash IN (SELECT key_hash FROM piece_keys "  # noqa: S608
+            "WHERE n > 1 UNION ALL SELECT key_hash FROM seen) AS repeats "
             "FROM part ORDER BY line_no"
         )
         if first:
@@ -472,10 +502,11 @@ class Parts:
         }
         con.execute(
             "INSERT INTO part_keys SELECT key_hash, line_no FROM piece_keys "
-            "WHERE key_hash NOT IN (SELECT key_hash FROM part_keys)"
+            "WHERE key_hash NOT IN (SELECT key_hash FROM seen)"
         )
         con.execute(
-            "DROP TABLE IF EXISTS texts; DROP TABLE cells; DROP TABLE part; DROP TABLE piece_keys"
+            "DROP TABLE IF EXISTS texts; DROP TABLE cells; DROP TABLE part; "
+            "DROP TABLE piece_keys; DROP TABLE seen"
         )
 
 
@@ -486,7 +517,7 @@ def _yield_to_sqlite() -> None:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICER)
 
 
-def _blocks(chunk: bytes, first_line: int, out: Any) -> list[tuple[int, int, int, int]]:
+def _blocks(chunk: bytes, first_line: int, out: Any) -> list[Block]:
     """Whole lines as blocks of their bytes, zlib-compressed into ``out``: (first line,
     last line, offset, length) of each."""
     blocks = []
@@ -544,7 +575,7 @@ SELECT ?, s.line_no, ?, s.occurred_at, s.amount, 'CNY', s.txn_type, s.status, s.
     s.net, s.card_masked, s.card_last4, s.counterparty, s.description, s.natural_key,
     s.key_hash, {first}
 FROM {alias}.lines s {join}
-WHERE s.clean = 1
+WHERE s.rowid BETWEEN ? AND ? AND s.clean = 1
 """
 #: ``duplicate_of`` of the rows an earlier line has the key of (``_mark_firsts``).
 FIRSTS: Final = ("d.first", "LEFT JOIN temp.native_firsts d ON d.line_no = s.line_no")
@@ -611,6 +642,8 @@ def _store_all(
         alias = f"counterfoil_staged{part.number}"
         conn.exec_driver_sql(f"ATTACH ? AS {alias}", (str(part.staging),))
         attached.append(alias)
+        # read a window at a time, in order: the part needs little cache of its own
+        conn.exec_driver_sql(f"PRAGMA {alias}.cache_size={STAGING_CACHE_KIB}")
         for merchant in part.merchants - stored_before.keys():
             stored_before[merchant] = _has_lines(conn, merchant)
         probe = any(stored_before[m] for m in part.merchants)
@@ -637,40 +670,74 @@ def _store_part(
     repeated: list[int],
     fed_hashes: list[int],
 ) -> None:
-    last_clean = part.last_clean
-    fed_lines: list[StatementLine] = []
-    fed_numbers: set[int] = set()
-    errors_before = len(outcome.errors)
+    """The part's lines a window at a time (``WINDOW_LINES``), in file order: what
+    Python makes of a window's lines is all it holds at once, however large the part."""
+    (rows,) = conn.exec_driver_sql(f"SELECT max(rowid) FROM {alias}.lines").one()  # noqa: S608
+    if rows != part.lines:
+        raise NativeUnavailable("the staging file does not have a row for each line")
+    # The keys an earlier line of the file may have: repeated from an earlier part, or a
+    # row Python made in an earlier window of this part.
+    known = list(repeated)
     last = part.first_line - 1
-    pending = conn.exec_driver_sql(
-        f"SELECT line_no, raw FROM {alias}.lines WHERE clean = 0 ORDER BY line_no"  # noqa: S608
-    ).fetchall()
-    for line_no, raw in _with_texts(part, native, list(pending)):
-        if line_no > last + 1:
-            native.clean_lines_between()
-        _feed(native, line_no, raw, fed_lines, fed_numbers, outcome)
-        last = line_no
+    for window in _windows(part.blocks):
+        first_line, last_line = window[0][0], window[-1][1]
+        rowids = (first_line - part.first_line + 1, last_line - part.first_line + 1)
+        at: dict[int, int] = dict(
+            conn.exec_driver_sql(
+                f"SELECT rowid, line_no FROM {alias}.lines WHERE rowid IN (?, ?)",  # noqa: S608
+                rowids,
+            ).all()
+        )
+        if (at.get(rowids[0]), at.get(rowids[1])) != (first_line, last_line):
+            raise NativeUnavailable("the staging file's rows are not in the file's order")
+        fed_lines: list[StatementLine] = []
+        fed_numbers: set[int] = set()
+        errors_before = len(outcome.errors)
+        pending = conn.exec_driver_sql(
+            f"SELECT line_no, raw FROM {alias}.lines "  # noqa: S608
+            "WHERE rowid BETWEEN ? AND ? AND clean = 0 ORDER BY rowid",
+            rowids,
+        ).all()
+        for line_no, raw in _with_texts(part, window, native, list(pending)):
+            if line_no > last + 1:
+                native.clean_lines_between()
+            _feed(native, line_no, raw, fed_lines, fed_numbers, outcome)
+            last = line_no
+        if len(outcome.errors) > errors_before:
+            sink.rejects(outcome.errors[errors_before:])
+        made = sink.rows(fed_lines)
+        overlapping, marked = _mark_firsts(conn, alias, import_id, made, sink, probe, known, rowids)
+        outcome.overlapping += overlapping
+        first, join = FIRSTS if marked else ("NULL", "")  # most windows: no join
+        hashes = [row[KEY_HASH] for row in made]
+        known += hashes
+        fed_hashes += hashes
+        inserted = conn.exec_driver_sql(
+            INSERT_FROM_STAGED.format(alias=alias, first=first, join=join),
+            (import_id, native.source, *rowids),
+        ).rowcount
+        if made:
+            sink.insert(made)
+        outcome.lines += int(inserted) + len(made)
+        if marked:
+            conn.exec_driver_sql("DELETE FROM temp.native_firsts")
+        _store_blocks(conn, native, part, window, import_id, fed_numbers, fed_lines)
     after = native.python_from
-    if after is not None and last_clean is not None and last_clean > after:
+    if after is not None and part.last_clean is not None and part.last_clean > after:
         raise NativeUnavailable("a data row after the summary rows")
     native.add(tuple(part.totals))
-    if len(outcome.errors) > errors_before:
-        sink.rejects(outcome.errors[errors_before:])
-    rows = sink.rows(fed_lines)
-    overlapping, marked = _mark_firsts(conn, alias, import_id, rows, sink, probe, repeated)
-    outcome.overlapping += overlapping
-    first, join = FIRSTS if marked else ("NULL", "")  # most parts: no join
-    fed_hashes += [row[KEY_HASH] for row in rows]
-    inserted = conn.exec_driver_sql(
-        INSERT_FROM_STAGED.format(alias=alias, first=first, join=join),
-        (import_id, native.source),
-    ).rowcount
-    if rows:
-        sink.insert(rows)
-    outcome.lines += int(inserted) + len(rows)
-    if marked:
-        conn.exec_driver_sql("DELETE FROM temp.native_firsts")
-    _store_blocks(conn, native, part, import_id, fed_numbers, fed_lines)
+
+
+def _windows(blocks: list[Block]) -> Iterator[list[Block]]:
+    """The part's raw-text blocks in runs of at least ``WINDOW_LINES`` lines."""
+    window: list[Block] = []
+    for block in blocks:
+        window.append(block)
+        if window[-1][1] - window[0][0] + 1 >= WINDOW_LINES:
+            yield window
+            window = []
+    if window:
+        yield window
 
 
 def _has_lines(conn: Connection, merchant: str | None) -> bool:
@@ -683,18 +750,20 @@ def _has_lines(conn: Connection, merchant: str | None) -> bool:
     return bool(found)
 
 
-def _with_texts(part: Part, native: NativeFormat, pending: list[Any]) -> list[tuple[int, str]]:
-    """The lines to feed with their text: a uniform piece's is read from the file."""
+def _with_texts(
+    part: Part, window: list[Block], native: NativeFormat, pending: list[Any]
+) -> list[tuple[int, str]]:
+    """The lines to feed with their text: a uniform piece's is read from the window's
+    raw-text blocks."""
     missing = {int(n) for n, raw in pending if raw is None}
     texts: dict[int, str] = {}
     if missing:
-        with part.file.open("rb") as handle:
-            for piece in part.pieces:
-                last = piece.first_line + piece.lines - 1
-                if any(piece.first_line <= n <= last for n in missing):
-                    handle.seek(piece.offset)
-                    data = handle.read(piece.size)
-                    for n, text in lines_of(data, piece.first_line, native.codec):
+        with part.blocks_file.open("rb") as blocks:
+            for first, last, offset, length in window:
+                if any(first <= n <= last for n in missing):
+                    blocks.seek(offset)
+                    data = zlib.decompress(blocks.read(length))
+                    for n, text in lines_of(data, first, native.codec):
                         if n in missing:
                             texts[n] = text
     return [(int(n), raw if raw is not None else texts[int(n)]) for n, raw in pending]
@@ -724,14 +793,16 @@ def _mark_firsts(
     sink: Sink,
     probe: bool,
     known: list[int],
+    rowids: tuple[int, int],
 ) -> tuple[int, bool]:
-    """``duplicate_of`` of the part's lines whose natural key an earlier line has (an
-    earlier file's, or this one's), as ``_mark_overlaps`` sets it: the clean rows' go to
-    ``temp.native_firsts``, the Python rows' are set in place. How many were, and
-    whether a clean row was."""
+    """``duplicate_of`` of the window's lines (``rowids`` of the part's) whose natural
+    key an earlier line has (an earlier file's, or this one's), as ``_mark_overlaps``
+    sets it: the clean rows' go to ``temp.native_firsts``, the Python rows' are set in
+    place. How many were, and whether a clean row was."""
     candidates: list[Any] = list(
         conn.exec_driver_sql(
-            f"SELECT line_no, natural_key FROM {alias}.lines s WHERE clean = 1 AND (repeats "  # noqa: S608
+            f"SELECT line_no, natural_key FROM {alias}.lines s "  # noqa: S608
+            "WHERE s.rowid BETWEEN ? AND ? AND clean = 1 AND (repeats "
             f"OR line_no IN (SELECT line_no FROM {alias}.earlier) "
             "OR key_hash IN (SELECT value FROM json_each(?))"
             + (
@@ -740,7 +811,7 @@ def _mark_firsts(
                 else ""
             )
             + ")",
-            (orjson.dumps(known).decode(),),
+            (*rowids, orjson.dumps(known).decode()),
         ).fetchall()
     )
     if rows:  # a Python row may share its key with a clean one
@@ -748,8 +819,8 @@ def _mark_firsts(
         marks = ",".join("?" * len(hashes))
         candidates += conn.exec_driver_sql(
             f"SELECT line_no, natural_key FROM {alias}.lines "  # noqa: S608
-            f"WHERE clean = 1 AND key_hash IN ({marks})",
-            tuple(hashes),
+            f"WHERE rowid BETWEEN ? AND ? AND clean = 1 AND key_hash IN ({marks})",
+            (*rowids, *hashes),
         ).fetchall()
     if not candidates and not rows:
         return 0, False
@@ -783,17 +854,18 @@ def _store_blocks(
     conn: Connection,
     native: NativeFormat,
     part: Part,
+    window: list[Block],
     import_id: int,
     fed: set[int],
     lines: list[StatementLine],
 ) -> None:
-    """The part's raw-text blocks: the file's bytes, with the lines fed to Python that
+    """The window's raw-text blocks: the file's bytes, with the lines fed to Python that
     are not lines skipped and those that are given as Python made them."""
     own = {line.line_no: (line.raw, _plain(line.extra)) for line in lines}
     with part.blocks_file.open("rb") as blocks:
-        for start in range(0, len(part.blocks), 64):
+        for start in range(0, len(window), 64):
             values = []
-            for first, last, offset, length in part.blocks[start : start + 64]:
+            for first, last, offset, length in window[start : start + 64]:
                 blocks.seek(offset)
                 compressed = blocks.read(length)
                 skip = sorted(n for n in fed if first <= n <= last and n not in own)
