@@ -193,7 +193,9 @@ class Parts:
         self.scratch = Path(tempfile.mkdtemp(prefix="counterfoil-import-"))
         self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=AHEAD)
         self._stop = threading.Event()
-        self._pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="counterfoil-duckdb")
+        self._pool = ThreadPoolExecutor(
+            WORKERS, thread_name_prefix="counterfoil-duckdb", initializer=_yield_to_sqlite
+        )
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[Any] = []
@@ -283,7 +285,6 @@ class Parts:
         """This thread's cursor on the import's DuckDB database."""
         con = getattr(self._local, "con", None)
         if con is None:
-            _yield_to_sqlite()
             con = self._database().cursor()
             self._local.con = con
             with self._lock:
