@@ -117,7 +117,6 @@ class Piece:
     """Whole lines of a part, in a scratch file DuckDB reads at once (``PIECE_BYTES``)."""
 
     text: Path
-    offset: int  # byte offset in the file
     size: int
     first_line: int
     lines: int
@@ -129,12 +128,10 @@ class Part:
     """Consecutive lines of the file whose rows are in one staging file."""
 
     number: int
-    offset: int  # byte offset in the file
     size: int
     first_line: int
     lines: int
     staging: Path
-    file: Path
     blocks_file: Path
     #: the part's raw-text blocks, kept compressed in ``blocks_file`` until they are stored
     blocks: list[Block] = field(default_factory=list)
@@ -345,25 +342,21 @@ class Parts:
         with self.path.open("rb") as handle:
             handle.seek(native.start)
             chunks = self._chunks(handle)
-            offset, line, number = native.start, native.first_line, 0
+            line, number = native.first_line, 0
             waiting: bytes | None = None  # a chunk read that begins the next piece
             while not self._stop.is_set():
                 part = Part(
                     number,
-                    offset,
                     0,
                     line,
                     0,
                     self.scratch / f"part-{number}.db",
-                    self.path,
                     self.scratch / f"part-{number}.blocks",
                 )
                 blocks = part.blocks_file.open("wb")
                 while part.size < (FIRST_PART_BYTES if number == 0 else target):
                     name = f"piece-{number}-{len(part.pieces)}.txt"
-                    piece = Piece(
-                        self.scratch / name, offset + part.size, 0, line + part.lines, 0, False
-                    )
+                    piece = Piece(self.scratch / name, 0, line + part.lines, 0, False)
                     uniform: bool | None = None
                     written = 0
                     with piece.text.open("wb") as out:
@@ -399,7 +392,6 @@ class Parts:
                 if number >= MAX_PARTS:
                     raise NativeUnavailable("more parts than SQLite can attach")
                 yield part
-                offset += part.size
                 line += part.lines
                 number += 1
 
