@@ -205,3 +205,46 @@ def test_0018_hashes_every_natural_key_with_md5_and_back(blank: Engine) -> None:
         config.attributes["connection"] = conn
         command.downgrade(config, "0017")
     assert stored() == [(key, blake2b(key)) for key in keys]
+
+
+def test_0019_moves_the_key_hashes_into_a_table_of_their_own_and_back(blank: Engine) -> None:
+    """0019: every stored line's key hash is in ``statement_keys``, which is append-only,
+    and the index on the column is gone; the downgrade makes the index again."""
+    upgrade(blank, "0018")
+    keys = [f"unionpay_zm|unionpay|802310048993424|Q{n:020d}||sale" for n in range(300)]
+    with writing(blank) as conn:
+        conn.execute(
+            text(
+                "INSERT INTO statement_lines (import_id, line_no, source, occurred_at, amount, "
+                "currency, txn_type, status, natural_key, key_hash) VALUES "
+                "(:i, :n, 'unionpay_zm', '2021-01-28 02:00:00', 1, 'CNY', 'sale', 'success', "
+                ":key, :hash)"
+            ),
+            [
+                {"i": 1 + n % 2, "n": n, "key": key, "hash": key_hash(key)}
+                for n, key in enumerate(keys)
+            ],
+        )
+
+    def indexes() -> set[str]:
+        from sqlalchemy import inspect
+
+        return {i["name"] for i in inspect(blank).get_indexes("statement_lines")}
+
+    assert "ix_statement_key_hash" in indexes()
+    upgrade(blank, "0019")
+    with blank.connect() as conn:
+        moved = conn.execute(
+            text("SELECT key_hash, import_id, line_no FROM statement_keys")
+        ).all()
+        with pytest.raises(Exception, match="append-only"):
+            conn.execute(text("DELETE FROM statement_keys"))
+    assert sorted(tuple(r) for r in moved) == sorted(
+        (key_hash(key), 1 + n % 2, n) for n, key in enumerate(keys)
+    )
+    assert "ix_statement_key_hash" not in indexes()
+    config = alembic_config(blank.url.render_as_string(hide_password=False))
+    with writing(blank) as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0018")
+    assert "ix_statement_key_hash" in indexes()

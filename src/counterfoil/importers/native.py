@@ -25,7 +25,8 @@ from typing import Any, Final, Protocol
 from counterfoil.importers.lines import ControlCheck, LineError, StatementLine
 
 #: What a part's query gives for each physical line, in this order. ``clean``: 1 the
-#: row is made (``raw`` NULL), 0 the line goes to Python (``raw`` its text).
+#: row is made (``raw`` NULL), 0 the line goes to Python (``raw`` its text, or NULL:
+#: the text is then read from the part's raw-text blocks).
 #: ``chars``: the line's length in the file's bytes; ``t1``..``t6``: the format's own
 #: numbers for its control totals (``TOTALS``).
 STAGED: Final = (
@@ -57,8 +58,8 @@ class Fed:
 
 class NativeFormat(Protocol):
     source: str
-    #: how the part files are written for DuckDB: "utf-8" as they are, "latin-1" each
-    #: byte one character (a fixed-width layout counts bytes)
+    #: how DuckDB reads the part files (the file's bytes, or ``uniform``'s): "utf-8", or
+    #: "latin-1", each byte one character (a fixed-width layout counts bytes)
     codec: str
     #: the byte offset and line number where the parts begin (after a header)
     start: int

@@ -1,7 +1,7 @@
 """A UnionPay ZM file read natively: the SQL of its clean lines, its Python for the rest.
 
-The part files are written one character a byte (``codec`` "latin-1"), so that the SQL
-cuts a line's fields at the layout's byte offsets. A clean line is 607 printable ASCII
+The part files are the file's own bytes, read by DuckDB one character a byte (``codec``
+"latin-1"), so that the SQL cuts a line's fields at the layout's byte offsets. A clean line is 607 printable ASCII
 bytes with a known transaction type, 12 digits of amount, a real ``MMDDhhmmss``, a
 masked card, C/D amounts, a query serial, and its free-text fields (sub-merchant name,
 reserved fields) blank: nothing in it for ``scrub_pans`` to mask. Its row is what
@@ -101,7 +101,7 @@ class ZmNative:
         others = chunk.translate(None, _PRINTABLE)  # what is not printable ASCII
         if others.translate(None, _HIGH + ending) != b"":  # a control character
             return None
-        return chunk if chunk.isascii() else chunk.decode("latin-1").encode("utf-8")
+        return chunk  # read by DuckDB as latin-1: one character a byte
 
     @property
     def uniform_columns(self) -> tuple[str, int]:
@@ -123,8 +123,10 @@ class ZmNative:
         check = " AND regexp_full_match(t, '[ -~]*')" if printable else ""
         # A line of 607 characters that are 607 bytes is ASCII (the part file has each
         # byte of the file as one character).
+        # The text is kept only of a line that cannot be clean: a shaped line the SQL
+        # finds not clean after all (rare) has its text read from the raw-text blocks.
         return f"""
-SELECT line_no, t, chars, shaped, {fields}
+SELECT line_no, CASE WHEN shaped THEN NULL ELSE t END AS t, chars, shaped, {fields}
 FROM (
   SELECT line_no, t, chars, b, shaped AND {blank} AS shaped
   FROM (

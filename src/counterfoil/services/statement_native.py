@@ -10,7 +10,7 @@ only passes parts between them:
    extension into a staging SQLite file of the part's own. DuckDB has closed that file
    before it is handed on: two SQLite libraries in one process must never open the same
    file (their POSIX locks break each other), and the store is only ever opened by ours.
-   The part's bytes, zlib-compressed, become its raw-text blocks.
+   The part's bytes, compressed (a zlib stream), become its raw-text blocks.
 2. The import's write job, on the store's connection, attaches each staging file in
    turn and takes it a window of lines at a time (``WINDOW_LINES``): checks that DuckDB
    read exactly the window's lines; feeds the lines that are not clean to the format's
@@ -45,7 +45,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-import orjson
 from sqlalchemy import Connection, Engine, event
 
 from counterfoil.importers import (
@@ -61,7 +60,7 @@ from counterfoil.importers.native import STAGED, NativeFormat
 from counterfoil.importers.native import texts as lines_of
 from counterfoil.importers.result import ParseResult
 from counterfoil.services.statement_rows import DUPLICATE_OF, KEY_HASH, NATURAL_KEY, _plain
-from counterfoil.store.statement_blocks import Rebuild, pack_file_bytes
+from counterfoil.store.statement_blocks import Rebuild, compress, pack_file_bytes
 
 #: Bytes of the file in one part at least (whole lines). There are at most ``MAX_PARTS``
 #: parts, each a staging file, as SQLite attaches at most 10 databases and a database
@@ -74,6 +73,11 @@ PIECE_BYTES: Final = 16 * 1024 * 1024
 FIRST_PART_BYTES: Final = 4 * 1024 * 1024
 READ_BYTES: Final = 4 * 1024 * 1024
 MAX_PARTS: Final = 9
+#: How the parts after the first share a large file: the second and the last parts are
+#: small, so that SQLite starts early and is little behind DuckDB when DuckDB is done
+#: (SQLite is about a part behind by then: a large last part left one core idle for a
+#: second and more).
+PART_SHARES: Final = (1, 2, 3, 3, 3, 3, 2, 1)
 #: Bytes of the file in one raw-text block (whole lines).
 BLOCK_BYTES: Final = 512 * 1024
 #: Lines of a part stored at a time, at least (whole raw-text blocks): the rows Python
@@ -301,7 +305,10 @@ class Parts:
             con = self._connection()
             con.execute("CREATE TABLE IF NOT EXISTS fed_keys (key_hash BIGINT)")
             if fed:
-                con.execute("INSERT INTO fed_keys SELECT unnest(?::BIGINT[])", [fed])
+                # written out, not bound: DuckDB's first list parameter imports pandas,
+                # half a second on the thread the import waits for
+                numbers = ",".join(str(int(h)) for h in fed)
+                con.execute(f"INSERT INTO fed_keys SELECT unnest([{numbers}]::BIGINT[])")
             if part.number == 0:
                 return []
             earlier = " UNION ALL ".join(
@@ -338,12 +345,12 @@ class Parts:
         native = self.native
         size = self.path.stat().st_size
         # The first part is small, so that SQLite starts early; the rest share the file.
-        target = max(PART_BYTES, -(-(size - native.start) // (MAX_PARTS - 1)))
+        unit = -(-(size - native.start) // sum(PART_SHARES))
         with self.path.open("rb") as handle:
             handle.seek(native.start)
             chunks = self._chunks(handle)
             line, number = native.first_line, 0
-            waiting: bytes | None = None  # a chunk read that begins the next piece
+            waiting: tuple[bytes, int] | None = None  # a chunk that begins the next piece
             while not self._stop.is_set():
                 part = Part(
                     number,
@@ -354,27 +361,30 @@ class Parts:
                     self.scratch / f"part-{number}.blocks",
                 )
                 blocks = part.blocks_file.open("wb")
-                while part.size < (FIRST_PART_BYTES if number == 0 else target):
+                target = (
+                    FIRST_PART_BYTES
+                    if number == 0
+                    else max(PART_BYTES, unit * PART_SHARES[min(number, MAX_PARTS - 1) - 1])
+                )
+                while part.size < target:
                     name = f"piece-{number}-{len(part.pieces)}.txt"
                     piece = Piece(self.scratch / name, 0, line + part.lines, 0, False)
                     uniform: bool | None = None
                     written = 0
                     with piece.text.open("wb") as out:
                         while written < PIECE_BYTES:
-                            chunk = waiting if waiting is not None else next(chunks, None)
+                            read = waiting if waiting is not None else next(chunks, None)
                             waiting = None
-                            if chunk is None:
+                            if read is None:
                                 break
+                            chunk, lines = read
                             data = native.uniform(chunk)
                             if uniform is None:
                                 uniform = data is not None
                             elif uniform != (data is not None):
-                                waiting = chunk
+                                waiting = read
                                 break
-                            if data is None and native.codec == "latin-1" and not chunk.isascii():
-                                data = chunk.decode("latin-1").encode("utf-8")
                             out.write(chunk if data is None else data)
-                            lines = chunk.count(b"\n")
                             part.blocks += _blocks(chunk, line + part.lines, blocks)
                             part.size += len(chunk)
                             part.lines += lines
@@ -395,8 +405,8 @@ class Parts:
                 line += part.lines
                 number += 1
 
-    def _chunks(self, handle: Any) -> Iterator[bytes]:
-        """The file from the parts' start in reads of whole lines."""
+    def _chunks(self, handle: Any) -> Iterator[tuple[bytes, int]]:
+        """The file from the parts' start in reads of whole lines, with their count."""
         carry = b""
         while True:
             data = carry + handle.read(READ_BYTES)
@@ -406,12 +416,13 @@ class Parts:
             if cut == 0:
                 raise NativeUnavailable("a line longer than a read")
             chunk, carry = data[:cut], data[cut:]
-            self._check_endings(chunk)
-            yield chunk
+            lines = chunk.count(b"\n")
+            self._check_endings(chunk, lines)
+            yield chunk, lines
 
-    def _check_endings(self, chunk: bytes) -> None:
+    def _check_endings(self, chunk: bytes, lines: int) -> None:
         if self.native.crlf:
-            if chunk.count(b"\r\n") != chunk.count(b"\n"):
+            if chunk.count(b"\r\n") != lines:
                 raise NativeUnavailable("a line that does not end with CRLF")
         elif b"\r" in chunk:
             raise NativeUnavailable("a carriage return in a file of LF lines")
@@ -425,12 +436,16 @@ class Parts:
         native = self.native
         newline = "\\r\\n" if native.crlf else "\\n"
         source = _literal(piece.text.as_posix())
+        # a piece has the file's own bytes: DuckDB decodes a one-byte-a-character codec
+        # itself (in Python, a ZM file's took a second of the cutting thread per 600 MB)
+        encoding = ", encoding='latin-1'" if native.codec == "latin-1" else ""
         if piece.uniform:
             delimiter, width = native.uniform_columns
             columns = ", ".join(f"'f{i}': 'VARCHAR'" for i in range(1, width + 1))
             reader = (
                 f"read_csv('{source}', delim='{delimiter}', quote='', escape='', "
-                f"header=false, auto_detect=false, columns={{{columns}}}, new_line='{newline}')"
+                f"header=false, auto_detect=false, columns={{{columns}}}, new_line='{newline}'"
+                f"{encoding})"
             )
             cells = native.uniform_cells(reader, piece.first_line)
         else:
@@ -438,7 +453,7 @@ class Parts:
             con.execute(
                 f"CREATE OR REPLACE TEMP TABLE texts AS SELECT t FROM read_csv('{source}', "  # noqa: S608
                 f"delim='\\x01', quote='', escape='', header=false, auto_detect=false, "
-                f"columns={{'t': 'VARCHAR'}}, new_line='{newline}')"
+                f"columns={{'t': 'VARCHAR'}}, new_line='{newline}'{encoding})"
             )
             cells = native.cells(f"(SELECT rowid + {piece.first_line} AS line_no, t FROM texts)")  # noqa: S608
         con.execute(f"CREATE OR REPLACE TEMP TABLE cells AS {cells}")
@@ -518,7 +533,7 @@ def _blocks(chunk: bytes, first_line: int, out: Any) -> list[Block]:
     while start < len(chunk):
         end = chunk.find(b"\n", start + BLOCK_BYTES) + 1 or len(chunk)
         count = chunk.count(b"\n", start, end)
-        compressed = zlib.compress(chunk[start:end], 1)
+        compressed = compress(chunk[start:end])
         blocks.append((line, line + count - 1, out.tell(), len(compressed)))
         out.write(compressed)
         start, line = end, line + count
@@ -604,6 +619,10 @@ def store_parts(
     conn.exec_driver_sql(
         "CREATE TEMP TABLE IF NOT EXISTS native_firsts (line_no INTEGER PRIMARY KEY, first TEXT)"
     )
+    # the keys an earlier line of the file may have (``_store_part``)
+    conn.exec_driver_sql(
+        "CREATE TEMP TABLE IF NOT EXISTS native_known (key_hash INTEGER PRIMARY KEY)"
+    )
     _detach_on_checkin(conn.engine)
     # The indexes of a million lines are ~80 MiB: with SQLite's default 2 MiB of page
     # cache each row's key-hash entry is a page read; the writer thread has 64 MiB.
@@ -668,9 +687,18 @@ def _store_part(
     (rows,) = conn.exec_driver_sql(f"SELECT max(rowid) FROM {alias}.lines").one()  # noqa: S608
     if rows != part.lines:
         raise NativeUnavailable("the staging file does not have a row for each line")
-    # The keys an earlier line of the file may have: repeated from an earlier part, or a
-    # row Python made in an earlier window of this part.
-    known = list(repeated)
+    # The keys a clean row's earlier line may have: repeated from an earlier part, or a
+    # row Python made in this part (in an earlier window, or in this one).
+    conn.exec_driver_sql("DELETE FROM temp.native_known")
+    _know(conn, repeated)
+    # The part's keys, as one sorted run (a look-up joins a key to a line already stored,
+    # so that a key stored before its line is not found before it)
+    conn.exec_driver_sql(
+        "INSERT INTO statement_keys (key_hash, import_id, line_no) "  # noqa: S608
+        f"SELECT key_hash, ?, line_no FROM {alias}.lines WHERE clean = 1 "
+        "ORDER BY key_hash, line_no",
+        (import_id,),
+    )
     last = part.first_line - 1
     for window in _windows(part.blocks):
         first_line, last_line = window[0][0], window[-1][1]
@@ -699,12 +727,12 @@ def _store_part(
         if len(outcome.errors) > errors_before:
             sink.rejects(outcome.errors[errors_before:])
         made = sink.rows(fed_lines)
-        overlapping, marked = _mark_firsts(conn, alias, import_id, made, sink, probe, known, rowids)
+        hashes = [row[KEY_HASH] for row in made]
+        _know(conn, hashes)
+        fed_hashes += hashes
+        overlapping, marked = _mark_firsts(conn, alias, import_id, made, sink, probe, rowids)
         outcome.overlapping += overlapping
         first, join = FIRSTS if marked else ("NULL", "")  # most windows: no join
-        hashes = [row[KEY_HASH] for row in made]
-        known += hashes
-        fed_hashes += hashes
         inserted = conn.exec_driver_sql(
             INSERT_FROM_STAGED.format(alias=alias, first=first, join=join),
             (import_id, native.source, *rowids),
@@ -731,6 +759,15 @@ def _windows(blocks: list[Block]) -> Iterator[list[Block]]:
             window = []
     if window:
         yield window
+
+
+def _know(conn: Connection, hashes: list[int]) -> None:
+    """Add ``hashes`` to the keys an earlier line of the part may have."""
+    if hashes:
+        conn.exec_driver_sql(
+            "INSERT OR IGNORE INTO temp.native_known (key_hash) VALUES (?)",
+            [(h,) for h in hashes],
+        )
 
 
 def _has_lines(conn: Connection, merchant: str | None) -> bool:
@@ -785,36 +822,31 @@ def _mark_firsts(
     rows: list[tuple[Any, ...]],
     sink: Sink,
     probe: bool,
-    known: list[int],
     rowids: tuple[int, int],
 ) -> tuple[int, bool]:
     """``duplicate_of`` of the window's lines (``rowids`` of the part's) whose natural
     key an earlier line has (an earlier file's, or this one's), as ``_mark_overlaps``
     sets it: the clean rows' go to ``temp.native_firsts``, the Python rows' are set in
-    place. How many were, and whether a clean row was."""
+    place. How many were, and whether a clean row was. The clean rows asked about are
+    those a later piece repeats, those a Python row or an earlier part has the key of
+    (``temp.native_known``) and, if the store had lines of the merchant before, those
+    an earlier import has the key of."""
     candidates: list[Any] = list(
         conn.exec_driver_sql(
             f"SELECT line_no, natural_key FROM {alias}.lines s "  # noqa: S608
             "WHERE s.rowid BETWEEN ? AND ? AND clean = 1 AND (repeats "
             f"OR line_no IN (SELECT line_no FROM {alias}.earlier) "
-            "OR key_hash IN (SELECT value FROM json_each(?))"
+            "OR key_hash IN (SELECT key_hash FROM temp.native_known)"
             + (
-                " OR EXISTS (SELECT 1 FROM main.statement_lines l WHERE l.key_hash = s.key_hash)"
+                " OR EXISTS (SELECT 1 FROM main.statement_keys k WHERE k.key_hash = s.key_hash "
+                "AND k.import_id < ?)"
                 if probe
                 else ""
             )
             + ")",
-            (*rowids, orjson.dumps(known).decode()),
+            (*rowids, import_id) if probe else rowids,
         ).fetchall()
     )
-    if rows:  # a Python row may share its key with a clean one
-        hashes = sorted({row[KEY_HASH] for row in rows})
-        marks = ",".join("?" * len(hashes))
-        candidates += conn.exec_driver_sql(
-            f"SELECT line_no, natural_key FROM {alias}.lines "  # noqa: S608
-            f"WHERE rowid BETWEEN ? AND ? AND clean = 1 AND key_hash IN ({marks})",
-            (*rowids, *hashes),
-        ).fetchall()
     if not candidates and not rows:
         return 0, False
     # Every line involved, in file order: (line_no, key, index of a Python row or -1).

@@ -36,6 +36,7 @@ from counterfoil.store import audit
 from counterfoil.store.audit import Actor
 from counterfoil.store.schema import (
     statement_imports,
+    statement_keys,
     statement_lines,
     statement_raw,
     statement_rejects,
@@ -299,25 +300,25 @@ def _mark_overlaps(
 class _LineStore:
     """Statement lines into the store, in the caller's transaction, the fastest way the
     database allows: a prepared INSERT over a chunk of tuples on SQLite, COPY on
-    PostgreSQL. The earlier lines with a chunk's natural keys are found by one query
-    whose key hashes are one parameter (a JSON array on SQLite, an array on PostgreSQL);
-    a hit counts only if its natural key is the same text."""
+    PostgreSQL, with their keys (``statement_keys``, in the keys' order). The earlier
+    lines with a chunk's natural keys are found by one query whose key hashes are one
+    parameter (a JSON array on SQLite, an array on PostgreSQL), joined to the lines
+    stored so far; a hit counts only if its natural key is the same text."""
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.sqlite = conn.dialect.name == "sqlite"
+        lookup = (
+            "SELECT l.natural_key, l.import_id, l.line_no FROM statement_keys k "
+            "JOIN statement_lines l ON l.import_id = k.import_id AND l.line_no = k.line_no "
+            "WHERE k.key_hash {among} AND l.duplicate_of IS NULL"
+        )
         if self.sqlite:
             self._insert = str(statement_lines.insert().compile(dialect=conn.dialect))
-            self._lookup = (
-                "SELECT natural_key, import_id, line_no FROM statement_lines "
-                "WHERE key_hash IN (SELECT value FROM json_each(?)) "
-                "AND duplicate_of IS NULL"
-            )
+            self._insert_keys = str(statement_keys.insert().compile(dialect=conn.dialect))
+            self._lookup = lookup.format(among="IN (SELECT value FROM json_each(?))")
         else:
-            self._lookup = (
-                "SELECT natural_key, import_id, line_no FROM statement_lines "
-                "WHERE key_hash = ANY(%s) AND duplicate_of IS NULL"
-            )
+            self._lookup = lookup.format(among="= ANY(%s)")
             # The planner has no statistics of the rows this transaction is writing: left
             # to itself it reads the whole table for each chunk's look-up, not the index.
             conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
@@ -338,19 +339,25 @@ class _LineStore:
         return {key: f"{i}:{n}" for key, (i, n) in earliest.items()}
 
     def insert(self, rows: list[tuple[Any, ...]]) -> None:
+        keys = sorted((row[KEY_HASH], row[0], row[1]) for row in rows)
         if self.sqlite:
             self.conn.exec_driver_sql(self._insert, rows)
+            self.conn.exec_driver_sql(self._insert_keys, keys)
             return
         from psycopg import sql
 
-        copy = sql.SQL("COPY statement_lines ({}) FROM STDIN").format(
-            sql.SQL(", ").join(map(sql.Identifier, COLUMNS))
-        )
         driver = self.conn.connection.driver_connection
         assert driver is not None
-        with driver.cursor() as cursor, cursor.copy(copy) as stream:
-            for row in rows:
-                stream.write_row(row)
+        for table, columns, values in (
+            ("statement_lines", COLUMNS, rows),
+            ("statement_keys", ("key_hash", "import_id", "line_no"), keys),
+        ):
+            copy = sql.SQL("COPY {} ({}) FROM STDIN").format(
+                sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
+            )
+            with driver.cursor() as cursor, cursor.copy(copy) as stream:
+                for row in values:
+                    stream.write_row(row)
 
 
 def raw_lines(
