@@ -1,12 +1,13 @@
 """A UnionPay ZM file read natively: the SQL of its clean lines, its Python for the rest.
 
-The part files are the file's own bytes, read by DuckDB one character a byte (``codec``
-"latin-1"), so that the SQL cuts a line's fields at the layout's byte offsets. A clean line is 607 printable ASCII
-bytes with a known transaction type, 12 digits of amount, a real ``MMDDhhmmss``, a
-masked card, C/D amounts, a query serial, and its free-text fields (sub-merchant name,
-reserved fields) blank: nothing in it for ``scrub_pans`` to mask. Its row is what
-``unionpay_zm._build`` makes of it. Every other line (a Chinese sub-merchant name, a
-blank, a short or long line, a bad value) is fed to ``unionpay_zm._line``.
+The part files are the file's own bytes, read by DuckDB one character a byte
+(``codec`` "latin-1"), so that the SQL cuts a line's fields at the layout's byte
+offsets. A clean line is 607 printable ASCII bytes with a known transaction type, 12
+digits of amount, a real ``MMDDhhmmss``, a masked card, C/D amounts, a query serial,
+and its free-text fields (sub-merchant name, reserved fields) blank: nothing in it for
+``scrub_pans`` to mask. Its row is what ``unionpay_zm._build`` makes of it. Every other
+line (a Chinese sub-merchant name, a blank, a short or long line, a bad value) is fed
+to ``unionpay_zm._line``.
 
 Only a bare ZM file with the settle date in its name is read so (the RD summary beside
 it is read as ``open_statement`` reads it); a zip, or options given, is left to Python.

@@ -73,11 +73,11 @@ PIECE_BYTES: Final = 16 * 1024 * 1024
 FIRST_PART_BYTES: Final = 4 * 1024 * 1024
 READ_BYTES: Final = 4 * 1024 * 1024
 MAX_PARTS: Final = 9
-#: How the parts after the first share a large file: the second and the last parts are
-#: small, so that SQLite starts early and is little behind DuckDB when DuckDB is done
-#: (SQLite is about a part behind by then: a large last part left one core idle for a
-#: second and more).
-PART_SHARES: Final = (1, 2, 3, 3, 3, 3, 2, 1)
+#: How the parts after the first share a large file: the second and the last two are
+#: small, so that SQLite starts early and is little behind DuckDB when DuckDB is done.
+#: DuckDB's two workers finish parts in pairs and SQLite stores them one after the
+#: other: with parts of equal size, one core was idle for a second and more at the end.
+PART_SHARES: Final = (1, 2, 3, 3, 3, 3, 1, 1)
 #: Bytes of the file in one raw-text block (whole lines).
 BLOCK_BYTES: Final = 512 * 1024
 #: Lines of a part stored at a time, at least (whole raw-text blocks): the rows Python
@@ -344,8 +344,7 @@ class Parts:
         (the format's ``uniform`` form where it has one), its raw-text blocks made."""
         native = self.native
         size = self.path.stat().st_size
-        # The first part is small, so that SQLite starts early; the rest share the file.
-        unit = -(-(size - native.start) // sum(PART_SHARES))
+        left = size - native.start  # bytes not yet in a part
         with self.path.open("rb") as handle:
             handle.seek(native.start)
             chunks = self._chunks(handle)
@@ -361,10 +360,13 @@ class Parts:
                     self.scratch / f"part-{number}.blocks",
                 )
                 blocks = part.blocks_file.open("wb")
+                # The first part is small, so that SQLite starts early; the others share
+                # what is left of the file (``PART_SHARES``).
+                shares = PART_SHARES[min(number, MAX_PARTS - 1) - 1 :]
                 target = (
                     FIRST_PART_BYTES
                     if number == 0
-                    else max(PART_BYTES, unit * PART_SHARES[min(number, MAX_PARTS - 1) - 1])
+                    else max(PART_BYTES, -(-left * shares[0] // sum(shares)))
                 )
                 while part.size < target:
                     name = f"piece-{number}-{len(part.pieces)}.txt"
@@ -372,7 +374,7 @@ class Parts:
                     uniform: bool | None = None
                     written = 0
                     with piece.text.open("wb") as out:
-                        while written < PIECE_BYTES:
+                        while written < PIECE_BYTES and part.size < target:
                             read = waiting if waiting is not None else next(chunks, None)
                             waiting = None
                             if read is None:
@@ -403,6 +405,7 @@ class Parts:
                     raise NativeUnavailable("more parts than SQLite can attach")
                 yield part
                 line += part.lines
+                left -= part.size
                 number += 1
 
     def _chunks(self, handle: Any) -> Iterator[tuple[bytes, int]]:
