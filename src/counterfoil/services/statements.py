@@ -308,17 +308,25 @@ class _LineStore:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.sqlite = conn.dialect.name == "sqlite"
-        lookup = (
-            "SELECT l.natural_key, l.import_id, l.line_no FROM statement_keys k "
-            "JOIN statement_lines l ON l.import_id = k.import_id AND l.line_no = k.line_no "
-            "WHERE k.key_hash {among} AND l.duplicate_of IS NULL"
-        )
         if self.sqlite:
             self._insert = str(statement_lines.insert().compile(dialect=conn.dialect))
             self._insert_keys = str(statement_keys.insert().compile(dialect=conn.dialect))
-            self._lookup = lookup.format(among="IN (SELECT value FROM json_each(?))")
+            self._lookup = (
+                "SELECT l.natural_key, l.import_id, l.line_no FROM statement_keys k "
+                "JOIN statement_lines l ON l.import_id = k.import_id AND l.line_no = k.line_no "
+                "WHERE k.key_hash IN (SELECT value FROM json_each(?)) AND l.duplicate_of IS NULL"
+            )
         else:
-            self._lookup = lookup.format(among="= ANY(%s)")
+            # Each key's line looked up by its primary key (OFFSET 0 keeps the planner,
+            # which has no statistics of the lines this transaction wrote, from joining
+            # every line to the keys instead)
+            self._lookup = (
+                "SELECT l.natural_key, l.import_id, l.line_no FROM (SELECT import_id, line_no "
+                "FROM statement_keys WHERE key_hash = ANY(%s) OFFSET 0) k, LATERAL (SELECT "
+                "natural_key, import_id, line_no, duplicate_of FROM statement_lines "
+                "WHERE import_id = k.import_id AND line_no = k.line_no OFFSET 0) l "
+                "WHERE l.duplicate_of IS NULL"
+            )
             # The planner has no statistics of the rows this transaction is writing: left
             # to itself it reads the whole table for each chunk's look-up, not the index.
             conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
