@@ -394,3 +394,24 @@ def test_duckdb_out_of_memory_gives_the_file_to_the_python_parser(
     path.write_bytes(("\ufeff" + "\r\n".join([HEADER, *rows]) + "\r\n").encode())
     done = assert_same(stores, path, native=False)[0]
     assert done["report"]["lines"] == 120
+
+
+def test_a_file_read_natively_twice_is_stored_once_and_leaves_no_scratch(
+    stores: Stores, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second import starts reading the file before its hash says it was imported:
+    it stores nothing, says so, and its scratch folder is gone."""
+    small_parts(monkeypatch)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(statement_native.tempfile, "tempdir", str(scratch))
+    lines = [zm_line(i) for i in range(60)]
+    path = tmp_path / "INN21012888ZM_802310048993424"
+    path.write_bytes(b"\r\n".join(lines) + b"\r\n")
+    first, again = stores.imported(path, path, native=True)
+    assert first["native"]
+    assert first["report"]["lines"] == 60
+    assert again["report"]["already_imported"]
+    assert again["report"]["import_id"] == first["report"]["import_id"]
+    assert again["report"]["lines"] == 60
+    assert list(scratch.iterdir()) == []

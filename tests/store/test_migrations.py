@@ -234,9 +234,7 @@ def test_0019_moves_the_key_hashes_into_a_table_of_their_own_and_back(blank: Eng
     assert "ix_statement_key_hash" in indexes()
     upgrade(blank, "0019")
     with blank.connect() as conn:
-        moved = conn.execute(
-            text("SELECT key_hash, import_id, line_no FROM statement_keys")
-        ).all()
+        moved = conn.execute(text("SELECT key_hash, import_id, line_no FROM statement_keys")).all()
         with pytest.raises(Exception, match="append-only"):
             conn.execute(text("DELETE FROM statement_keys"))
     assert sorted(tuple(r) for r in moved) == sorted(
