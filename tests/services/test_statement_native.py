@@ -415,3 +415,45 @@ def test_a_file_read_natively_twice_is_stored_once_and_leaves_no_scratch(
     assert again["report"]["import_id"] == first["report"]["import_id"]
     assert again["report"]["lines"] == 60
     assert list(scratch.iterdir()) == []
+
+
+def assert_stored_as_python_does(stores: Stores, path: Path) -> dict[str, Any]:
+    """The file stored as the Python parser stores it, whichever path read it."""
+    fast = stores.imported(path, native=True)[0]
+    slow = stores.imported(path, native=False)[0]
+    for part in ("report", "rows", "raw", "rejects"):
+        assert fast[part] == slow[part], part
+    return fast
+
+
+@pytest.mark.parametrize(
+    "odd", [b"\n", b"\r\r\n", b"\rX\r\n"], ids=["bare LF", "CR CR LF", "stray CR"]
+)
+def test_a_zm_line_that_does_not_end_with_crlf_is_read_as_python_reads_it(
+    stores: Stores, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, odd: bytes
+) -> None:
+    """In a file of CRLF lines, a line ending otherwise: DuckDB, told the lines end with
+    CRLF, refuses the piece, and the Python parser reads the file (nothing in Python
+    counts the pairs any more)."""
+    small_parts(monkeypatch)
+    lines = [zm_line(i) + b"\r\n" for i in range(40)]
+    lines[17] = zm_line(17) + odd
+    path = tmp_path / "INN21012888ZM_802310048993424"
+    path.write_bytes(b"".join(lines))
+    done = assert_stored_as_python_does(stores, path)
+    assert not done["native"]
+
+
+@pytest.mark.parametrize("odd", [b"\n", b"\r\r\n"], ids=["bare LF", "CR CR LF"])
+def test_a_wechat_row_that_does_not_end_with_crlf_is_read_as_python_reads_it(
+    stores: Stores, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, odd: bytes
+) -> None:
+    """A bare LF in a bill of CRLF rows DuckDB reads as Python does; a CR before the
+    CRLF makes it give the bill to Python. Either way the rows are the parser's."""
+    small_parts(monkeypatch)
+    path = write_wechat(tmp_path / "odd_all.csv", 60, {})
+    head, sep, tail = path.read_bytes().partition(wechat_row(30).encode() + b"\r\n")
+    assert sep
+    path.write_bytes(head + wechat_row(30).encode() + odd + tail)
+    done = assert_stored_as_python_does(stores, path)
+    assert done["report"]["lines"] == 60
