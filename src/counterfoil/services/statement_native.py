@@ -424,9 +424,10 @@ class Parts:
 
     def _check_endings(self, chunk: bytes) -> None:
         # A file of CRLF lines is read by DuckDB told so: in its strict mode a line that
-        # ends otherwise, or a carriage return inside a line, stops the piece (a test
-        # has each), which gives the file to Python. Counting the pairs here cost the
-        # cutting thread half a second a 600 MB file.
+        # ends otherwise, or a carriage return inside a line, stops the piece, which
+        # gives the file to Python, or (a bare LF between cells) is read as Python reads
+        # it; tests compare each case with the parser's rows. Counting the pairs here
+        # cost the cutting thread half a second a 600 MB file.
         if not self.native.crlf and b"\r" in chunk:
             raise NativeUnavailable("a carriage return in a file of LF lines")
 
@@ -627,8 +628,8 @@ def store_parts(
         "CREATE TEMP TABLE IF NOT EXISTS native_known (key_hash INTEGER PRIMARY KEY)"
     )
     _detach_on_checkin(conn.engine)
-    # The indexes of a million lines are ~80 MiB: with SQLite's default 2 MiB of page
-    # cache each row's key-hash entry is a page read; the writer thread has 64 MiB.
+    # A million lines' indexes and keys are ~90 MiB: with SQLite's default 2 MiB of page
+    # cache each row's index entries were page reads; the writer thread has 64 MiB.
     (cache,) = conn.exec_driver_sql("PRAGMA cache_size").one()
     conn.exec_driver_sql(f"PRAGMA cache_size={min(int(cache), CACHE_KIB)}")
     try:
