@@ -23,11 +23,13 @@ Anything unexpected (a quote, a line ending DuckDB reads otherwise, an encoding 
 a missing extension) gives the file back to the Python parser, in the same transaction
 (``NativeUnavailable``: the work done is rolled back to a savepoint).
 
-Memory does not follow the size of the file. A part grows with the file (there are at
-most ``MAX_PARTS``), so nothing is held a part at a time: DuckDB reads a piece at a time
-and its joins build on a piece's keys; Python holds a window's rows; the keys of the
-whole file are in DuckDB's database file, which DuckDB keeps in memory only up to its
-``memory_limit`` (past it, it evicts and spills to the scratch folder).
+Memory: a part grows with the file (there are at most ``MAX_PARTS``), so little is held
+a part at a time: DuckDB reads a piece at a time and its joins while reading build on a
+piece's keys; Python holds a window's rows; the keys of the whole file are in DuckDB's
+database file, which DuckDB keeps in memory only up to its ``memory_limit`` (past it, it
+evicts and spills to the scratch folder). Two steps still take a whole part at once —
+``Parts.repeated`` and the sorted run of a part's keys into ``statement_keys`` — so the
+peak still grows with the file (441 MiB at a million ZM lines, 737 at ten million).
 """
 
 from __future__ import annotations
@@ -349,7 +351,7 @@ class Parts:
             handle.seek(native.start)
             chunks = self._chunks(handle)
             line, number = native.first_line, 0
-            waiting: tuple[bytes, int] | None = None  # a chunk that begins the next piece
+            waiting: bytes | None = None  # a chunk read that begins the next piece
             while not self._stop.is_set():
                 part = Part(
                     number,
@@ -375,19 +377,20 @@ class Parts:
                         written = 0
                         with piece.text.open("wb") as out:
                             while written < PIECE_BYTES and part.size < target:
-                                read = waiting if waiting is not None else next(chunks, None)
+                                chunk = waiting if waiting is not None else next(chunks, None)
                                 waiting = None
-                                if read is None:
+                                if chunk is None:
                                     break
-                                chunk, lines = read
                                 data = native.uniform(chunk)
                                 if uniform is None:
                                     uniform = data is not None
                                 elif uniform != (data is not None):
-                                    waiting = read
+                                    waiting = chunk
                                     break
                                 out.write(chunk if data is None else data)
-                                part.blocks += _blocks(chunk, line + part.lines, blocks)
+                                made = _blocks(chunk, line + part.lines, blocks)
+                                lines = made[-1][1] - made[0][0] + 1  # counted once, there
+                                part.blocks += made
                                 part.size += len(chunk)
                                 part.lines += lines
                                 piece.lines += lines
@@ -407,8 +410,8 @@ class Parts:
                 left -= part.size
                 number += 1
 
-    def _chunks(self, handle: Any) -> Iterator[tuple[bytes, int]]:
-        """The file from the parts' start in reads of whole lines, with their count."""
+    def _chunks(self, handle: Any) -> Iterator[bytes]:
+        """The file from the parts' start in reads of whole lines."""
         carry = b""
         while True:
             data = carry + handle.read(READ_BYTES)
@@ -418,9 +421,8 @@ class Parts:
             if cut == 0:
                 raise NativeUnavailable("a line longer than a read")
             chunk, carry = data[:cut], data[cut:]
-            lines = chunk.count(b"\n")
             self._check_endings(chunk)
-            yield chunk, lines
+            yield chunk
 
     def _check_endings(self, chunk: bytes) -> None:
         # A file of CRLF lines is read by DuckDB told so: in its strict mode a line that

@@ -254,8 +254,8 @@ statement_lines = Table(
     Column("counterparty", String(200)),
     Column("description", Text),
     Column("natural_key", String(400), nullable=False),
-    # The natural key's first 8 bytes of BLAKE2b as a signed integer: what overlapping
-    # files are looked up by (an index of 8-byte keys, not of the texts).
+    # The natural key's first 8 bytes of MD5 as a signed integer (0018): the line's own
+    # record of it; overlapping files are looked up through ``statement_keys`` below.
     Column("key_hash", BigInteger, nullable=False),
     Column("duplicate_of", String(40)),  # "import:line" of the same line in an earlier file
 )
