@@ -77,7 +77,10 @@ def ingest(
             )
         )
         for item in report.rejected[:200]:
-            err_console.print(f"line {item['line']}: {item['reason']}", highlight=False)
+            err_console.print(
+                translate(_("line {line}: {reason}"), line=item["line"], reason=item["reason"]),
+                highlight=False,
+            )
         if len(report.rejected) > 200:
             err_console.print(
                 translate(

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from counterfoil.cli.output import console, err_console, print_json, progress, table
+from counterfoil.cli.output import console, err_console, guarded, print_json, progress, table
 from counterfoil.i18n import _, translate
 from counterfoil.services import statements as svc
 from counterfoil.services.context import Counterfoil
@@ -16,6 +16,8 @@ from counterfoil.store.audit import Actor
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 CLI = Actor("cli", "local")
 imports = typer.Typer(help="Imported statement files.", no_args_is_help=True)
+#: Rejected lines printed after an import (all of them with ``--json``).
+SHOWN = 200
 
 
 def import_statement(
@@ -40,11 +42,13 @@ def import_statement(
     """Import a statement: every line kept, rejected rows reported, control totals checked."""
     options = {"profile": profile} if profile else {}
     cf = Counterfoil.open()
-    with progress(_("Importing"), None) as tick:
-        report = svc.import_file(
-            cf, file, format=format, merchant_no=merchant, actor=CLI, progress=tick, **options
-        )
-    cf.close()
+    try:
+        with progress(_("Importing"), None) as tick:
+            report = svc.import_file(
+                cf, file, format=format, merchant_no=merchant, actor=CLI, progress=tick, **options
+            )
+    finally:
+        cf.close()
     if as_json:
         print_json(report.as_dict())
         return
@@ -76,15 +80,28 @@ def import_statement(
             err_console.print(
                 f"  {check['name']}: {check['expected']} ≠ {check['actual']}", highlight=False
             )
-    for item in report.rejected_lines[:100]:
-        err_console.print(f"  line {item['line']}: {item['reason']}", highlight=False)
+    for item in report.rejected_lines[:SHOWN]:
+        err_console.print(
+            "  " + translate(_("line {line}: {reason}"), line=item["line"], reason=item["reason"]),
+            highlight=False,
+        )
+    if len(report.rejected_lines) > SHOWN:
+        err_console.print(
+            translate(
+                _("… and {more} more rejected lines (use --json for all)"),
+                more=len(report.rejected_lines) - SHOWN,
+            )
+        )
 
 
 @imports.command("list")
+@guarded
 def imports_list(as_json: JsonOpt = False) -> None:
     cf = Counterfoil.open()
-    with cf.engine.connect() as conn:
-        found = svc.list_imports(conn)
+    try:
+        found = cf.read(svc.list_imports)
+    finally:
+        cf.close()
     if as_json:
         print_json(found)
     else:
@@ -99,10 +116,13 @@ def imports_list(as_json: JsonOpt = False) -> None:
 
 
 @imports.command("show")
+@guarded
 def imports_show(import_id: int, as_json: JsonOpt = False) -> None:
     cf = Counterfoil.open()
-    with cf.engine.connect() as conn:
-        document = svc.show_import(conn, import_id)
+    try:
+        document = cf.read(lambda conn: svc.show_import(conn, import_id))
+    finally:
+        cf.close()
     if as_json:
         print_json(document)
         return
