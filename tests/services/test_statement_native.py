@@ -457,3 +457,26 @@ def test_a_wechat_row_that_does_not_end_with_crlf_is_read_as_python_reads_it(
     path.write_bytes(head + wechat_row(30).encode() + odd + tail)
     done = assert_stored_as_python_does(stores, path)
     assert done["report"]["lines"] == 60
+
+
+def test_a_native_import_reports_its_progress_part_by_part(
+    stores: Stores, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The progress bar of ``counterfoil import`` moves as each part is stored, up to the
+    file's last line."""
+    small_parts(monkeypatch)
+    monkeypatch.setenv("COUNTERFOIL_NATIVE_IMPORT", "1")
+    lines = [zm_line(i) for i in range(90)]
+    path = tmp_path / "INN21012888ZM_802310048993424"
+    path.write_bytes(b"\r\n".join(lines) + b"\r\n")
+    seen: list[int] = []
+    cf = stores.store()
+    try:
+        report = statements.import_file(cf, path, progress=seen.append)
+        assert snapshot(cf, report)["native"]
+    finally:
+        cf.close()
+    assert report.lines == 90
+    assert len(seen) > 2
+    assert seen == sorted(seen)
+    assert seen[-1] == 90
