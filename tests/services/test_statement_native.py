@@ -8,7 +8,13 @@ The native path is for SQLite; on PostgreSQL the Python parser and COPY store a 
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -480,3 +486,55 @@ def test_a_native_import_reports_its_progress_part_by_part(
     assert len(seen) > 2
     assert seen == sorted(seen)
     assert seen[-1] == 90
+
+
+def test_the_scratch_folder_of_a_killed_import_is_swept_by_the_next(tmp_path: Path) -> None:
+    """An import killed (SIGKILL) leaves its scratch folder, gigabytes for a large file;
+    the next import removes it, and never the folder of an import still running."""
+    holder = textwrap.dedent(
+        f"""
+        import sys, tempfile, time
+        from pathlib import Path
+        from counterfoil.services import statement_native as sn
+        scratch = Path(tempfile.mkdtemp(prefix=sn.SCRATCH_PREFIX, dir={str(tmp_path)!r}))
+        (scratch / "import.duckdb").write_bytes(b"x" * 1024)
+        owner = sn._hold(scratch)  # held while the process lives
+        print(scratch, flush=True)
+        time.sleep(60)
+        """
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", holder], stdout=subprocess.PIPE, text=True
+    ) as process:
+        try:
+            assert process.stdout is not None
+            running = Path(process.stdout.readline().strip())
+            assert running.is_dir()
+            assert statement_native.sweep_scratch(tmp_path) == []  # its import is running
+            assert running.is_dir()
+        finally:
+            process.kill()
+            process.wait(timeout=30)
+    assert statement_native.sweep_scratch(tmp_path) == [running]
+    assert not running.exists()
+
+
+def test_a_running_import_s_folder_stays_and_one_without_an_owner_only_when_recent(
+    tmp_path: Path,
+) -> None:
+    mine = Path(tempfile.mkdtemp(prefix=statement_native.SCRATCH_PREFIX, dir=tmp_path))
+    owner = statement_native._hold(mine)
+    recent = Path(tempfile.mkdtemp(prefix=statement_native.SCRATCH_PREFIX, dir=tmp_path))
+    old = Path(tempfile.mkdtemp(prefix=statement_native.SCRATCH_PREFIX, dir=tmp_path))
+    hours_ago = time.time() - 2 * statement_native.UNOWNED_GRACE_SECONDS
+    os.utime(old, (hours_ago, hours_ago))
+    other = tmp_path / "someone-else"
+    other.mkdir()
+    try:
+        assert statement_native.sweep_scratch(tmp_path) == [old]
+        assert mine.is_dir()
+        assert recent.is_dir()
+        assert other.is_dir()
+    finally:
+        owner.close()
+    assert statement_native.sweep_scratch(tmp_path) == [mine]

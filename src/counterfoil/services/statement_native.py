@@ -27,14 +27,16 @@ Memory: a part grows with the file (there are at most ``MAX_PARTS``), so little 
 a part at a time: DuckDB reads a piece at a time and its joins while reading build on a
 piece's keys; Python holds a window's rows; the keys of the whole file are in DuckDB's
 database file, which DuckDB keeps in memory only up to its ``memory_limit`` (past it, it
-evicts and spills to the scratch folder). Two steps still take a whole part at once —
-``Parts.repeated`` and the sorted run of a part's keys into ``statement_keys`` — so the
-peak still grows with the file (441 MiB at a million ZM lines, 737 at ten million).
+evicts and spills to the scratch folder). The peak still grows with the file (441 MiB
+at a million ZM lines, 737 at ten million): docs/architecture.md says what was measured.
+
+A killed import leaves its scratch folder; the next one removes it (``sweep_scratch``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import queue
 import shutil
@@ -108,6 +110,9 @@ REBUILD: Final[dict[str, Rebuild]] = {
     wechat_trade.SOURCE: native_wechat.rebuild,
     unionpay_zm.SOURCE: native_zm.rebuild,
 }
+
+
+log = logging.getLogger(__name__)
 
 
 class NativeUnavailable(Exception):
@@ -184,6 +189,66 @@ def _duckdb_sqlite() -> Path | None:
     return sqlite_extension()
 
 
+# --- the scratch folder ------------------------------------------------------------------
+
+#: An import's scratch folder in the temporary directory: its parts, staging files and
+#: DuckDB database, gigabytes for a large file.
+SCRATCH_PREFIX: Final = "counterfoil-import-"
+#: The file in a scratch folder its import holds locked while it runs.
+OWNER: Final = "owner.lock"
+#: A scratch folder without an owner file is left alone this long (it may be one an
+#: import is making at this moment).
+UNOWNED_GRACE_SECONDS: Final = 3600
+
+
+def _hold(scratch: Path) -> Any:
+    """Lock the owner file of a new scratch folder for as long as its import runs: the
+    lock goes with the process, however it ends (None where there are no such locks)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on Windows
+        return None
+    # locked before it has its name, so that no sweep finds it unlocked
+    making = scratch / f"{OWNER}.new"
+    handle = making.open("wb")
+    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    making.rename(scratch / OWNER)
+    return handle
+
+
+def sweep_scratch(folder: Path | None = None) -> list[Path]:
+    """Remove the scratch folders of imports that stopped without cleaning up (killed,
+    or the machine lost power): those whose owner file no process holds. Returns them."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on Windows
+        return []
+    import time
+
+    removed: list[Path] = []
+    for scratch in Path(folder or tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*"):
+        try:
+            owner = (scratch / OWNER).open("rb")
+        except FileNotFoundError:
+            with contextlib.suppress(OSError):
+                if time.time() - scratch.stat().st_mtime > UNOWNED_GRACE_SECONDS:
+                    shutil.rmtree(scratch, ignore_errors=True)
+                    removed.append(scratch)
+            continue
+        except OSError:  # another user's, or not a folder
+            continue
+        with owner:
+            try:
+                fcntl.flock(owner, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:  # an import running now
+                continue
+            shutil.rmtree(scratch, ignore_errors=True)
+            removed.append(scratch)
+    if removed:
+        log.info("removed %d scratch folders of imports that stopped", len(removed))
+    return removed
+
+
 # --- the parts: DuckDB, on a thread of its own -----------------------------------------
 
 
@@ -193,7 +258,9 @@ class Parts:
     def __init__(self, native: NativeFormat, path: Path) -> None:
         self.native = native
         self.path = path
-        self.scratch = Path(tempfile.mkdtemp(prefix="counterfoil-import-"))
+        sweep_scratch()
+        self.scratch = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX))
+        self._owner = _hold(self.scratch)
         self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=AHEAD)
         self._stop = threading.Event()
         self._pool = ThreadPoolExecutor(
@@ -236,6 +303,8 @@ class Parts:
         for con in self._connections:
             con.close()
         shutil.rmtree(self.scratch, ignore_errors=True)
+        if self._owner is not None:
+            self._owner.close()
 
     def _put(self, item: tuple[str, Any]) -> bool:
         while not self._stop.is_set():
