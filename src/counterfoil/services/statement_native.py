@@ -27,8 +27,9 @@ Memory: a part grows with the file (there are at most ``MAX_PARTS``), so little 
 a part at a time: DuckDB reads a piece at a time and its joins while reading build on a
 piece's keys; Python holds a window's rows; the keys of the whole file are in DuckDB's
 database file, which DuckDB keeps in memory only up to its ``memory_limit`` (past it, it
-evicts and spills to the scratch folder). The peak still grows with the file (441 MiB
-at a million ZM lines, 737 at ten million): docs/architecture.md says what was measured.
+evicts and spills to the scratch folder). The peak still grows with the file (342–347
+MiB at a million ZM lines, 610 at ten million): docs/architecture.md says what was
+measured.
 
 A killed import leaves its scratch folder; the next one removes it (``sweep_scratch``).
 """
@@ -89,6 +90,12 @@ BLOCK_BYTES: Final = 512 * 1024
 WINDOW_LINES: Final = 8192
 #: Files at least this large are read natively (below it, DuckDB's start costs more).
 NATIVE_BYTES: Final = 8 * 1024 * 1024
+#: DuckDB's CSV reader reads a piece this much at a time (its own default is 32 MB, for
+#: lines of up to 2 MB: two workers held 60 MiB of it; a 1M ZM import peaked 90 MiB
+#: lower with 4 MiB, a 10M one 127 MiB lower, in the same time).
+CSV_BUFFER_BYTES: Final = 4 * 1024 * 1024
+#: A line this long or longer is left to the Python parser.
+LONGEST_LINE_BYTES: Final = 1024 * 1024
 #: Parts DuckDB may have ready (or be reading) before SQLite has taken them.
 AHEAD: Final = 2
 #: Parts DuckDB reads at once, each on a connection and a thread of its own: a part is
@@ -521,14 +528,16 @@ class Parts:
         source = _literal(piece.text.as_posix())
         # a piece has the file's own bytes: DuckDB decodes a one-byte-a-character codec
         # itself (in Python, a ZM file's took a second of the cutting thread per 600 MB)
-        encoding = ", encoding='latin-1'" if native.codec == "latin-1" else ""
+        options = ", encoding='latin-1'" if native.codec == "latin-1" else ""
+        # buffer_size is at least max_line_size; a longer line stops DuckDB (Python reads it)
+        options += f", buffer_size={CSV_BUFFER_BYTES}, max_line_size={LONGEST_LINE_BYTES}"
         if piece.uniform:
             delimiter, width = native.uniform_columns
             columns = ", ".join(f"'f{i}': 'VARCHAR'" for i in range(1, width + 1))
             reader = (
                 f"read_csv('{source}', delim='{delimiter}', quote='', escape='', "
                 f"header=false, auto_detect=false, columns={{{columns}}}, "
-                f"new_line='{newline}'{encoding})"
+                f"new_line='{newline}'{options})"
             )
             cells = native.uniform_cells(reader, piece.first_line)
         else:
@@ -536,7 +545,7 @@ class Parts:
             con.execute(
                 f"CREATE OR REPLACE TEMP TABLE texts AS SELECT t FROM read_csv('{source}', "  # noqa: S608
                 f"delim='\\x01', quote='', escape='', header=false, auto_detect=false, "
-                f"columns={{'t': 'VARCHAR'}}, new_line='{newline}'{encoding})"
+                f"columns={{'t': 'VARCHAR'}}, new_line='{newline}'{options})"
             )
             cells = native.cells(f"(SELECT rowid + {piece.first_line} AS line_no, t FROM texts)")  # noqa: S608
         con.execute(f"CREATE OR REPLACE TEMP TABLE cells AS {cells}")
@@ -553,7 +562,7 @@ class Parts:
             raise NativeUnavailable("DuckDB did not read the lines as Python does")
         if refused:
             raise NativeUnavailable("a line the format reads only in Python (a quote)")
-        if longest >= 1024 * 1024:
+        if longest >= LONGEST_LINE_BYTES:
             raise NativeUnavailable("a line of a megabyte or more")
         (last_clean,) = con.execute("SELECT max(line_no) FROM part WHERE clean = 1").fetchone()
         if last_clean is not None:
