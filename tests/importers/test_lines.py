@@ -166,3 +166,21 @@ def test_lines_without_a_reference_are_keyed_by_what_they_say() -> None:
         "",
         "credit",
     )
+
+
+def test_a_line_of_a_megabyte_or_more_is_reported_and_the_next_is_read() -> None:
+    """Its first megabyte alone would be misread (here a character cut in two): the line is
+    reported as too long, and the reading goes on at the next line, numbered and placed."""
+    from counterfoil.importers.text import MAX_LINE_BYTES, Encoding, text_lines
+
+    long = "咖".encode() * (MAX_LINE_BYTES // 3 + 1)
+    data = b"first\r\n" + long + b"\r\nlast\r\n"
+    items = list(text_lines(io.BytesIO(data), file="f.csv", encoding=Encoding("utf-8", 0, "")))
+    assert items[0] == (1, "first")
+    assert items[2] == (3, "last")
+    error = items[1]
+    assert not isinstance(error, tuple)
+    assert (error.line_no, error.reason) == (
+        2,
+        f"line 2 is longer than {MAX_LINE_BYTES} bytes: it was not read",
+    )

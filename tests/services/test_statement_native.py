@@ -266,13 +266,14 @@ def test_a_line_of_a_megabyte_gives_the_file_to_the_python_parser(
     stores: Stores, tmp_path: Path
 ) -> None:
     """DuckDB reads a piece through a 4 MiB buffer and stops at a line of a megabyte or
-    more: the file is then the Python parser's, stored as it stores it (which keeps a
-    line's first megabyte only, so that row is rejected)."""
+    more: the file is then the Python parser's, stored as it stores it (which reports
+    that line as too long and reads the others)."""
     goods = "咖" * (statement_native.LONGEST_LINE_BYTES // 3 + 1)  # 3 bytes a character
     path = write_wechat(tmp_path / "long_all.csv", 20, {5: {"goods": goods}})
     report = assert_same(stores, path, native=False)[0]["report"]
     assert report["lines"] == 19
     assert [r["line"] for r in report["rejected_lines"]] == [7]
+    assert "line 7 is longer than 1048576 bytes" in report["rejected_lines"][0]["reason"]
 
 
 def test_overlapping_bills_and_repeated_rows_point_at_the_first_line(

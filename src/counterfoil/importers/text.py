@@ -146,7 +146,18 @@ def text_lines(
         if data.endswith(b"\n"):
             data = data[:-2] if data.endswith(b"\r\n") else data[:-1]
         elif len(data) == MAX_LINE_BYTES:
+            # its first megabyte alone would be misread (a character cut in two, a row
+            # cut short): the line is reported for what it is
             offset += _skip_rest(readline)
+            yield line_error(
+                file,
+                number,
+                data[:1024].decode(codec, errors="replace"),
+                _("line {line} is longer than {limit} bytes: it was not read"),
+                line=number,
+                limit=MAX_LINE_BYTES,
+            )
+            continue
         try:
             yield number, data.decode(codec)
         except UnicodeDecodeError as exc:
