@@ -5,37 +5,24 @@ errors end with a reason and a non-zero exit code. SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-import contextvars
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import Result
-from typer.testing import CliRunner
 
+from clirunner import Run, invoker
 from conftest import MERCHANT
-from counterfoil.cli.main import app
 from counterfoil.config import Settings
 from counterfoil.services.context import Counterfoil
 
-Run = Callable[..., Result]
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\n%%EOF\n"
 
 
 @pytest.fixture
 def run(settings: Settings) -> Run:
-    runner = CliRunner()
-    env = {
-        "COUNTERFOIL_HOME": str(settings.home),
-        "COUNTERFOIL_DATABASE_URL": settings.database_url,
-    }
-
-    def invoke(*args: str) -> Result:
-        return contextvars.copy_context().run(runner.invoke, app, list(args), env=env)
-
-    return invoke
+    return invoker(settings)
 
 
 def ok(result: Result) -> Any:

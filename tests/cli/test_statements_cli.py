@@ -3,38 +3,23 @@ sample imported from the command line, again (nothing added), a file with a bad 
 (listed with its number, not balanced), a file of no known format and an unknown
 import (a one-line reason and a non-zero exit). SQLite and PostgreSQL."""
 
-import contextvars
 import json
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from click.testing import Result
-from typer.testing import CliRunner
 
-from counterfoil.cli.main import app
+from clirunner import Run, invoker
 from counterfoil.config import Settings
 
 SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "samples"
 ZM = SAMPLES / "unionpay" / "INN15090588ZM_802310048993424"
-Run = Callable[..., Result]
 
 
 @pytest.fixture
 def run(settings: Settings) -> Run:
     """``counterfoil --lang LANG ARGS`` on the test's store."""
-    runner = CliRunner()
-    env = {
-        "COUNTERFOIL_HOME": str(settings.home),
-        "COUNTERFOIL_DATABASE_URL": settings.database_url,
-    }
-
-    def invoke(*args: str, lang: str = "en") -> Result:
-        # The command sets the language for its context only; keep it from leaking out.
-        return contextvars.copy_context().run(runner.invoke, app, ["--lang", lang, *args], env=env)
-
-    return invoke
+    return invoker(settings)
 
 
 def test_the_zm_sample_imported_listed_shown_and_not_imported_twice(run: Run) -> None:

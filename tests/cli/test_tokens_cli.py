@@ -1,40 +1,24 @@
 """``counterfoil tokens``: make an integration's token (printed once), list, revoke.
 SQLite and PostgreSQL."""
 
-import contextvars
 import json
-from collections.abc import Callable
 from typing import Any
 
 import pytest
-from click.testing import Result
-from typer.testing import CliRunner
 
+from clirunner import Run, invoker
 from conftest import MERCHANT, OTHER_MERCHANT
-from counterfoil.cli.main import app
 from counterfoil.config import Settings
 from counterfoil.core.errors import Unauthorised
 from counterfoil.services import tokens
 from counterfoil.services.context import Counterfoil
 from counterfoil.services.merchants import add_merchant
 
-Run = Callable[..., Result]
-
 
 @pytest.fixture
 def run(settings: Settings) -> Run:
     """``counterfoil --lang en ARGS`` on the test's store."""
-    runner = CliRunner()
-    env = {
-        "COUNTERFOIL_HOME": str(settings.home),
-        "COUNTERFOIL_DATABASE_URL": settings.database_url,
-    }
-
-    def invoke(*args: str) -> Result:
-        # The command sets the language for its context only; keep it from leaking out.
-        return contextvars.copy_context().run(runner.invoke, app, ["--lang", "en", *args], env=env)
-
-    return invoke
+    return invoker(settings)
 
 
 def test_a_token_is_printed_once_and_lets_its_integration_in(

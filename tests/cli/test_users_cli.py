@@ -2,19 +2,16 @@
 line; errors end with a one-line reason and the exit code of their kind. SQLite and
 PostgreSQL."""
 
-import contextvars
 import json
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pyotp
 import pytest
 from click.testing import Result
-from typer.testing import CliRunner
 
+from clirunner import Run, invoker
 from conftest import MERCHANT, OTHER_MERCHANT, TERMINAL
-from counterfoil.cli.main import app
 from counterfoil.config import Settings
 from counterfoil.core.errors import SecondFactorRequired
 from counterfoil.services import users
@@ -22,25 +19,17 @@ from counterfoil.services.context import Counterfoil
 from counterfoil.services.merchants import add_merchant, add_terminal
 
 GOOD = "Ledger-proof-42"
-Run = Callable[..., Result]
 
 
 @pytest.fixture
 def run(settings: Settings) -> Run:
     """``counterfoil --lang en ARGS`` on the test's store; the password on standard input."""
-    runner = CliRunner()
-    env = {
-        "COUNTERFOIL_HOME": str(settings.home),
-        "COUNTERFOIL_DATABASE_URL": settings.database_url,
-    }
+    invoke = invoker(settings)
 
-    def invoke(*args: str, lang: str = "en", password: str = GOOD) -> Result:
-        # The command sets the language for its context only; keep it from leaking out.
-        return contextvars.copy_context().run(
-            runner.invoke, app, ["--lang", lang, *args], input=password + "\n", env=env
-        )
+    def with_password(*args: str, lang: str = "en", password: str = GOOD) -> Result:
+        return invoke(*args, lang=lang, input=password + "\n")
 
-    return invoke
+    return with_password
 
 
 def add_cashier(run: Run, *options: str) -> Result:

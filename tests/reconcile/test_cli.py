@@ -3,19 +3,15 @@ command line, JSON for scripts, breaks listed, exported, matched and adopted."""
 
 from __future__ import annotations
 
-import contextvars
 import json
-from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import Result
 from openpyxl import load_workbook
-from typer.testing import CliRunner
 
-from counterfoil.cli.main import app
+from clirunner import Run, invoker
 from counterfoil.config import Settings
 from counterfoil.reconcile.generator import line_rows, make_day, payloads
 from counterfoil.services import merchants as merchant_svc
@@ -23,22 +19,12 @@ from counterfoil.services.context import Counterfoil
 from counterfoil.store.schema import statement_imports, statement_lines
 from reconcile.recon_helpers import record
 
-Run = Callable[..., Result]
 MERCHANT = "102310048993424"
 
 
 @pytest.fixture
 def run(settings: Settings) -> Run:
-    runner = CliRunner()
-    env = {
-        "COUNTERFOIL_HOME": str(settings.home),
-        "COUNTERFOIL_DATABASE_URL": settings.database_url,
-    }
-
-    def invoke(*args: str) -> Result:
-        return contextvars.copy_context().run(runner.invoke, app, ["--lang", "en", *args], env=env)
-
-    return invoke
+    return invoker(settings)
 
 
 def test_reconcile_a_day_and_work_its_breaks(run: Run, cf: Counterfoil, tmp_path: Path) -> None:

@@ -3,24 +3,18 @@ API, with ``--json`` for scripts and the slip as text or PDF. SQLite and Postgre
 
 from __future__ import annotations
 
-import contextvars
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import Result
-from typer.testing import CliRunner
 
+from clirunner import Run, invoker
 from conftest import MERCHANT, TERMINAL, sale
-from counterfoil.cli.main import app
 from counterfoil.config import Settings
 from counterfoil.services import ingest
 from counterfoil.services.context import Counterfoil
 from counterfoil.store.audit import Actor
-
-Run = Callable[..., Result]
 
 
 @pytest.fixture
@@ -28,16 +22,7 @@ def run(settings: Settings, cf: Counterfoil, shop: Any) -> Run:
     payloads = [sale(trace_no="000001", rrn="000049990001", amount=10000)]
     items = ingest.prepare_all(payloads, cf.keys.hmac_key)
     cf.write(lambda conn: ingest.record(conn, cf.keys, items, Actor("terminal")))
-    runner = CliRunner()
-    env = {
-        "COUNTERFOIL_HOME": str(settings.home),
-        "COUNTERFOIL_DATABASE_URL": settings.database_url,
-    }
-
-    def invoke(*args: str, input: str | None = None) -> Result:
-        return contextvars.copy_context().run(runner.invoke, app, list(args), env=env, input=input)
-
-    return invoke
+    return invoker(settings)
 
 
 def test_batch_close_with_options_prints_json(run: Run, tmp_path: Path) -> None:
