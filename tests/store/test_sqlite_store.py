@@ -5,7 +5,9 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from counterfoil.store.db import make_engine, migrate, writing
+from counterfoil.config import Settings
+from counterfoil.services.context import Counterfoil
+from counterfoil.store.db import checkpoint_passive, make_engine, migrate, writing
 from counterfoil.store.writer import Checkpointer, Writer
 
 
@@ -103,3 +105,60 @@ class _Idle(Checkpointer):
 
     def stop(self) -> None:
         pass
+
+
+_FILL = (
+    "INSERT INTO t WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c "
+    "WHERE n < 20000) SELECT n, zeroblob(1000) FROM c"
+)
+
+
+def test_a_large_write_leaves_the_log_to_be_copied_afterwards(tmp_path: Path) -> None:
+    """``writing(checkpoint=False)``: 20 MB committed, the commit did not copy the log
+    into the file (SQLite would have: 2,500 pages is past its 1,000); the connection's
+    setting is as it was; a passive checkpoint then copies it all."""
+    path = tmp_path / "store.db"
+    engine = make_engine(f"sqlite:///{path}")
+    migrate(engine)
+    with writing(engine) as conn:
+        conn.exec_driver_sql("CREATE TABLE t (n INTEGER, pad BLOB)")
+    try:
+        with writing(engine, checkpoint=False) as conn:
+            conn.exec_driver_sql(_FILL)
+        assert _rows_in_file(path) in (None, 0)
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT count(*) FROM t").scalar() == 20_000
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 1000
+        checkpoint_passive(engine)
+        assert _rows_in_file(path) == 20_000
+    finally:
+        engine.dispose()
+
+
+def test_the_same_write_with_sqlites_own_checkpoint_copies_it_at_once(tmp_path: Path) -> None:
+    """The control for the test above: the default commit copies the log itself."""
+    path = tmp_path / "store.db"
+    engine = make_engine(f"sqlite:///{path}")
+    migrate(engine)
+    try:
+        with writing(engine) as conn:
+            conn.exec_driver_sql("CREATE TABLE t (n INTEGER, pad BLOB)")
+            conn.exec_driver_sql(_FILL)
+        assert _rows_in_file(path) == 20_000
+    finally:
+        engine.dispose()
+
+
+def test_a_large_write_is_copied_into_the_file_by_a_thread_of_its_own(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    cf = Counterfoil.open(Settings(home=home, database_url=f"sqlite:///{home / 'cf.db'}"))
+    cf.write(lambda conn: conn.exec_driver_sql("CREATE TABLE t (n INTEGER, pad BLOB)"))
+    assert cf.write(lambda conn: conn.exec_driver_sql(_FILL).rowcount, large=True) == 20_000
+    with cf.engine.connect() as conn:  # committed: every reader sees it
+        assert conn.exec_driver_sql("SELECT count(*) FROM t").scalar() == 20_000
+    try:
+        (copying,) = cf._copying
+        copying.join()  # the thread's copy, while the store is open
+        assert _rows_in_file(home / "cf.db") == 20_000
+    finally:
+        cf.close()

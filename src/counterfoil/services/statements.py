@@ -143,7 +143,8 @@ def import_file(
     return cf.write(
         lambda conn: _store(
             conn, result, (path, format, options), digest, merchant_no, actor, progress
-        )
+        ),
+        large=path.stat().st_size >= statement_native.NATIVE_BYTES,
     )
 
 

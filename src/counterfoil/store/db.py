@@ -59,12 +59,39 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 
 @contextmanager
-def writing(engine: Engine) -> Iterator[Connection]:
-    """A write transaction: committed (and on disk) when the block ends without error."""
+def writing(engine: Engine, *, checkpoint: bool = True) -> Iterator[Connection]:
+    """A write transaction: committed (and on disk) when the block ends without error.
+
+    ``checkpoint=False``: on SQLite, the commit does not also copy the write-ahead log
+    into the database file when the log has grown long (SQLite's automatic checkpoint);
+    the caller has it copied afterwards (``checkpoint_passive``). The commit is as
+    durable either way: it returns once its pages are in the log, on disk."""
     with engine.connect() as conn:
         conn.execution_options(sqlite_immediate=True)
+        driver = conn.connection.driver_connection if not checkpoint else None
+        if driver is not None and is_sqlite(engine):
+            (pages,) = driver.execute("PRAGMA wal_autocheckpoint").fetchone()
+            driver.execute("PRAGMA wal_autocheckpoint=0")
+            try:
+                with conn.begin():
+                    yield conn
+            finally:  # the driver's own call: outside the transaction, none begun
+                driver.execute(f"PRAGMA wal_autocheckpoint={int(pages)}")
+            return
         with conn.begin():
             yield conn
+
+
+def checkpoint_passive(engine: Engine) -> None:
+    """Copy what SQLite's write-ahead log holds into the database file, as far as no
+    reader still needs it (a passive checkpoint: it waits for no one)."""
+    if not is_sqlite(engine):
+        return
+    with engine.connect() as conn:
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        # no transaction around it, which would hold a snapshot the copy could not pass
+        driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
 
 def alembic_config(url: str) -> Any:
