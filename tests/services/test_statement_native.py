@@ -24,6 +24,7 @@ from sqlalchemy import text
 
 from conftest import DATABASES
 from counterfoil.config import Settings
+from counterfoil.importers import native_zm
 from counterfoil.services import statement_native, statements
 from counterfoil.services.context import Counterfoil
 from counterfoil.store.statement_blocks import FILE_BLOCK, key_hash
@@ -347,6 +348,63 @@ def test_odd_and_rejected_zm_lines_are_the_python_parsers(
     done = assert_same(stores, path)[0]
     assert [r["line"] for r in done["report"]["rejected_lines"]] == [10, 12, 22, 24]
     assert_no_card_number(done)
+
+
+@pytest.mark.parametrize("ending", [b"\r\n", b"\n"])
+def test_odd_zm_lines_of_a_clean_lines_length_are_cut_by_numpy_as_python_reads_them(
+    stores: Stores, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ending: bytes
+) -> None:
+    """Every line 607 bytes without a control character: each chunk is ``uniform`` (the
+    fields cut by numpy), clean and odd lines in the same chunk."""
+    small_parts(monkeypatch)
+    monkeypatch.setattr(statement_native, "READ_BYTES", 8192)  # a dozen lines a chunk
+    cut: list[bool] = []
+    uniform = native_zm.ZmNative.uniform
+
+    def spied(self: native_zm.ZmNative, chunk: bytes) -> bytes | None:
+        data = uniform(self, chunk)
+        cut.append(data is not None)
+        return data
+
+    monkeypatch.setattr(native_zm.ZmNative, "uniform", spied)
+    lines = [zm_line(i) for i in range(60)]
+    lines[3] = zm_line(3, name="便利店一号".encode("gbk"))  # GBK: Python reads it
+    lines[7] = zm_line(7, type=b"99")  # an unknown type: the trade code S56 says sale
+    lines[9] = zm_line(9, amount=b"00000000abcd")  # rejected: not an amount
+    lines[11] = zm_line(11, time=b"0230101010")  # rejected: no such day
+    lines[13] = zm_line(13, card=CARD.encode())  # a full card number: masked
+    lines[15] = zm_line(15, free=b"note " + CARD.encode())  # free text to scrub
+    lines[19] = b" " * 607  # a line of blanks
+    lines[21] = zm_line(21, name=b"\xff\xfe bad")  # rejected: not GBK
+    lines[23] = zm_line(23, fee=b"X000000000001")  # rejected: not C or D
+    lines[27] = zm_line(27, card=b"")  # no card
+    lines[29] = zm_line(29, name="咖啡馆".encode("gbk"))
+    lines[30] = zm_line(30, name="咖啡馆".encode("gbk"))  # two in a row
+    lines[59] = zm_line(59, name="最后一行".encode("gbk"))  # and the last line of all
+    assert {len(line) for line in lines} == {607}
+    path = tmp_path / "INN21012888ZM_802310048993424"
+    path.write_bytes(ending.join(lines) + ending)
+    done = assert_same(stores, path)[0]
+    assert cut
+    assert all(cut)
+    assert [r["line"] for r in done["report"]["rejected_lines"]] == [10, 12, 22, 24]
+    assert done["report"]["lines"] == 55
+    assert_no_card_number(done)
+
+
+def test_a_control_character_leaves_the_chunk_to_duckdb_as_python_reads_it(
+    stores: Stores, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    small_parts(monkeypatch)
+    monkeypatch.setattr(statement_native, "READ_BYTES", 8192)
+    lines = [zm_line(i) for i in range(30)]
+    lines[4] = zm_line(4).replace(b"802310048993424", b"802310048993\x7f24")
+    lines[6] = zm_line(6).replace(b"802310048993424", b"802310048993\x1f24")  # the unit separator
+    path = tmp_path / "INN21012888ZM_802310048993424"
+    path.write_bytes(b"\r\n".join(lines) + b"\r\n")
+    chunk = b"\r\n".join(lines[:8]) + b"\r\n"
+    assert native_zm.plan(path, path.name, None).uniform(chunk) is None  # type: ignore[union-attr]
+    assert_same(stores, path)
 
 
 def test_a_zm_file_of_many_parts_is_stored_the_same(
