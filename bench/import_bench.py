@@ -39,6 +39,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
+from speed import machine_speed  # noqa: E402
+
 from pgserver import PgServer  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -407,8 +410,11 @@ def bench_database(kind: str, sizes: list[int], rounds: int) -> dict[str, Any]:
     try:
         for lines in sizes:
             for name, path in files(scratch, lines):
+                # this virtual machine's speed moves by half within minutes (bench/speed.py)
+                before = machine_speed()
                 parsed = summary(rounds_of(store, path, rounds, parse_only=True))
                 imported = summary(rounds_of(store, path, rounds))
+                speed = {"before": before, "after": machine_speed()}
                 if imported["lines"] != lines or not imported["balanced"]:
                     raise RuntimeError(f"{name}: not every line imported, or not balanced")
                 entry = {
@@ -418,6 +424,7 @@ def bench_database(kind: str, sizes: list[int], rounds: int) -> dict[str, Any]:
                     "import": imported,
                     "parse_only": parsed,
                     "store_share": round(1 - parsed["best_seconds"] / imported["best_seconds"], 2),
+                    "machine_speed": speed,
                 }
                 result["imports"].append(entry)
                 print(
@@ -426,7 +433,8 @@ def bench_database(kind: str, sizes: list[int], rounds: int) -> dict[str, Any]:
                     f"lines/s (then {imported['best_close_seconds']} s to close), peak "
                     f"{imported['peak_rss_mib']} MiB; parse alone "
                     f"{parsed['best_seconds']} s, peak {parsed['peak_rss_mib']} MiB; "
-                    f"load {imported['load_average']}",
+                    f"load {imported['load_average']}; a signature "
+                    f"{before['ed25519_sign_us']} / {speed['after']['ed25519_sign_us']} µs",
                     flush=True,
                 )
                 shutil.rmtree(path.parent, ignore_errors=True)
