@@ -427,12 +427,15 @@ def test_a_small_file_is_parsed_in_python_unless_asked(tmp_path: Path) -> None:
     assert not statement_native.wanted(path, {"format": "x"}, sqlite=True)
 
 
+@pytest.mark.parametrize("range_keys", [statement_native.RANGE_KEYS, 2])
 def test_a_row_repeated_in_a_later_part_points_at_the_first(
-    stores: Stores, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    stores: Stores, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, range_keys: int
 ) -> None:
     """The store has no line of the merchant: the repeat is found among the file's parts
-    (and a row the Python parser made is found too)."""
+    (and a row the Python parser made is found too), whether a part's keys are compared
+    with the earlier parts' at once or in ranges of two keys (of eight ranges and more)."""
     small_parts(monkeypatch)
+    monkeypatch.setattr(statement_native, "RANGE_KEYS", range_keys)
     path = tmp_path / "repeat_all.csv"
     rows = [wechat_row(i) for i in range(120)]
     rows[3] = wechat_row(3, state=" SUCCESS")  # made by the Python parser
