@@ -25,11 +25,11 @@ a missing extension) gives the file back to the Python parser, in the same trans
 
 Memory: a part grows with the file (there are at most ``MAX_PARTS``), so little is held
 a part at a time: DuckDB reads a piece at a time and its joins while reading build on a
-piece's keys; Python holds a window's rows; the keys of the whole file are in DuckDB's
-database file, which DuckDB keeps in memory only up to its ``memory_limit`` (past it, it
-evicts and spills to the scratch folder). The peak still grows with the file (342–347
-MiB at a million ZM lines, 610 at ten million): docs/architecture.md says what was
-measured.
+piece's keys, or on a range of a part's (``RANGE_KEYS``); Python holds a window's rows;
+the keys of the whole file are in DuckDB's database file, which DuckDB keeps in memory
+only up to ``MEMORY_LIMIT`` (past it, it evicts and spills to the scratch folder). The
+peak still grows with the file, as what DuckDB must hold grows with a part
+(docs/architecture.md says what was measured).
 
 A killed import leaves its scratch folder; the next one removes it (``sweep_scratch``).
 """
@@ -97,10 +97,11 @@ CSV_BUFFER_BYTES: Final = 4 * 1024 * 1024
 #: A line this long or longer is left to the Python parser.
 LONGEST_LINE_BYTES: Final = 1024 * 1024
 #: DuckDB's memory for an import; past it, it evicts its tables to the scratch folder.
-#: At 256 MB it held 107–243 MiB through a 10M-line ZM import; at 128 MB, with the
-#: join of ``Parts.repeated`` in ranges, a 10M ZM and a 10M WeChat import ran without
-#: falling back and peaked 455 and 478 MiB (576 and ~550 before).
-MEMORY_LIMIT: Final = "128MB"
+#: At 128 MB a 10M-line ZM and a 10M WeChat import peaked at 479 and 472 MiB, as at 5M,
+#: but a 20M WeChat import ran out at its sixth part (3.5M lines) and went to the Python
+#: parser: what DuckDB must hold still grows with a part, and a part with the file. At
+#: 256 MB the 20M import ran natively (222.6 s, peak 615 MiB).
+MEMORY_LIMIT: Final = "256MB"
 #: Keys of a part joined with the earlier parts' at a time (``Parts.repeated``): a
 #: 10M-line file's parts have 1.76M; the join of a whole part ran DuckDB out of 128 MB.
 RANGE_KEYS: Final = 262_144
