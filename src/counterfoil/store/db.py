@@ -68,30 +68,38 @@ def writing(engine: Engine, *, checkpoint: bool = True) -> Iterator[Connection]:
     durable either way: it returns once its pages are in the log, on disk."""
     with engine.connect() as conn:
         conn.execution_options(sqlite_immediate=True)
-        driver = conn.connection.driver_connection if not checkpoint else None
-        if driver is not None and is_sqlite(engine):
-            (pages,) = driver.execute("PRAGMA wal_autocheckpoint").fetchone()
-            driver.execute("PRAGMA wal_autocheckpoint=0")
-            try:
-                with conn.begin():
-                    yield conn
-            finally:  # the driver's own call: outside the transaction, none begun
-                driver.execute(f"PRAGMA wal_autocheckpoint={int(pages)}")
+        if checkpoint or not is_sqlite(engine):
+            with conn.begin():
+                yield conn
             return
-        with conn.begin():
-            yield conn
+        # the driver's own calls: outside the transaction, and beginning none
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        (pages,) = driver.execute("PRAGMA wal_autocheckpoint").fetchone()
+        driver.execute("PRAGMA wal_autocheckpoint=0")
+        try:
+            with conn.begin():
+                yield conn
+        finally:
+            driver.execute(f"PRAGMA wal_autocheckpoint={int(pages)}")
+
+
+def wal_checkpoint(driver: Any) -> None:
+    """A passive checkpoint on a SQLite driver connection: what the write-ahead log holds
+    is copied into the database file as far as no reader still needs it, waiting for no
+    one. The driver's own call: a transaction around it would hold a snapshot of the log
+    that the copy could not pass."""
+    driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
 
 def checkpoint_passive(engine: Engine) -> None:
-    """Copy what SQLite's write-ahead log holds into the database file, as far as no
-    reader still needs it (a passive checkpoint: it waits for no one)."""
+    """``wal_checkpoint`` on a connection of ``engine`` (nothing on PostgreSQL)."""
     if not is_sqlite(engine):
         return
     with engine.connect() as conn:
         driver = conn.connection.driver_connection
         assert driver is not None
-        # no transaction around it, which would hold a snapshot the copy could not pass
-        driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        wal_checkpoint(driver)
 
 
 def alembic_config(url: str) -> Any:

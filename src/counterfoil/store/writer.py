@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
-from counterfoil.store.db import is_sqlite, writing
+from counterfoil.store.db import is_sqlite, wal_checkpoint, writing
 
 Job = Callable[[Connection], Any]
 MAX_GROUP = 512
@@ -84,9 +84,9 @@ class Writer:
         self.groups += 1
         self.jobs += len(group)
         try:
-            with writing(self.engine) as conn:
-                if self._checkpointer is not None:  # the checkpointer copies the log
-                    conn.exec_driver_sql("PRAGMA wal_autocheckpoint=0")
+            # the checkpointer copies the log, not the commit
+            with writing(self.engine, checkpoint=self._checkpointer is None) as conn:
+                if self._checkpointer is not None:
                     # 64 MiB of page cache for the connection that writes (SQLite's
                     # default is 2 MiB), taken as it is needed: the journal's indexes
                     # stay in memory while a large ingest grows them. Readers keep the
@@ -154,7 +154,5 @@ class Checkpointer:
             self._checkpoint(driver)  # what the writer committed last is copied too
 
     def _checkpoint(self, driver: Any) -> None:
-        # The driver's own call: no transaction around it, which would hold a snapshot
-        # of the log that the checkpoint then could not pass.
-        driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        wal_checkpoint(driver)
         self.checkpoints += 1
